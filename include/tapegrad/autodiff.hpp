@@ -1,0 +1,9 @@
+// The autodiff layer: Var, the tape, the differentiable ops and the gradient checks.
+#pragma once
+
+#include "tapegrad/autodiff/blas.hpp"
+#include "tapegrad/autodiff/error.hpp"
+#include "tapegrad/autodiff/gradcheck.hpp"
+#include "tapegrad/autodiff/ops.hpp"
+#include "tapegrad/autodiff/tape.hpp"
+#include "tapegrad/autodiff/var.hpp"

@@ -1,0 +1,341 @@
+#include "kernels.hpp"
+
+// GCC 12 warns of uninitialised values inside its own AVX-512 intrinsics (GCC bug 105593).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+
+#include <fmt/format.h>
+#include <xsimd/xsimd.hpp>
+
+namespace tapegrad::detail::kernels {
+
+Shape broadcast_shape(std::string_view op, const Shape& a, const Shape& b) {
+    std::size_t rank = std::max(a.size(), b.size());
+    Shape out(rank);
+    for (std::size_t d = 0; d < rank; ++d) {
+        std::size_t da = d + a.size() >= rank ? a[d + a.size() - rank] : 1;
+        std::size_t db = d + b.size() >= rank ? b[d + b.size() - rank] : 1;
+        if (da != db && da != 1 && db != 1) {
+            throw_shape_error(fmt::format("{}: shapes do not broadcast: {} and {}", op, to_string(a), to_string(b)));
+        }
+        out[d] = da == 1 ? db : da;
+    }
+    return out;
+}
+
+bool broadcasts_to(const Shape& from, const Shape& to) {
+    if (from.size() > to.size()) {
+        return false;
+    }
+    std::size_t lead = to.size() - from.size();
+    for (std::size_t d = 0; d < from.size(); ++d) {
+        if (from[d] != 1 && from[d] != to[d + lead]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+namespace {
+
+// Walks an output shape row by row (the last axis is the row) with N inputs broadcast to it. Each
+// input's strides are its contiguous strides with 0 on the axes it is broadcast along, so a row of an
+// input has stride 1 or 0. f(out_offset, in_offsets, row_length, in_row_strides).
+template <std::size_t N, class F>
+void for_each_row(const Shape& out_shape, const std::array<const Shape*, N>& in_shapes, F f) {
+    std::size_t rank = out_shape.size();
+    std::size_t total = 1;
+    for (std::size_t d : out_shape) {
+        total *= d;
+    }
+    if (total == 0) {
+        return;
+    }
+    std::array<std::size_t, N> offsets{};
+    std::array<std::ptrdiff_t, N> row_strides{};
+    bool all_full = true;
+    for (std::size_t k = 0; k < N; ++k) {
+        std::size_t size = 1;
+        for (std::size_t d : *in_shapes[k]) {
+            size *= d;
+        }
+        all_full = all_full && size == total;
+    }
+    if (rank == 0 || all_full) {  // no broadcasting: one flat row
+        row_strides.fill(1);
+        f(std::size_t{0}, offsets, total, row_strides);
+        return;
+    }
+    // Fixed storage: walking a shape allocates nothing.
+    constexpr std::size_t max_rank = 16;
+    if (rank > max_rank) {
+        throw_shape_error(fmt::format("broadcast: {} dimensions, more than the {} supported", rank, max_rank));
+    }
+    std::array<std::array<std::size_t, N>, max_rank> strides{};
+    for (std::size_t k = 0; k < N; ++k) {
+        const Shape& s = *in_shapes[k];
+        std::size_t lead = rank - s.size();
+        std::size_t stride = 1;
+        for (std::size_t d = rank; d-- > 0;) {
+            std::size_t dim = d >= lead ? s[d - lead] : 1;
+            strides[d][k] = dim == 1 ? 0 : stride;
+            stride *= dim;
+        }
+    }
+    std::size_t row = out_shape[rank - 1];
+    for (std::size_t k = 0; k < N; ++k) {
+        row_strides[k] = static_cast<std::ptrdiff_t>(strides[rank - 1][k]);
+    }
+    std::array<std::size_t, max_rank> index{};
+    std::size_t rows = total / row;
+    for (std::size_t r = 0; r < rows; ++r) {
+        f(r * row, offsets, row, row_strides);
+        // Next row: increment the multi-index over all axes but the last, carrying.
+        for (std::size_t d = rank - 1; d-- > 0;) {
+            ++index[d];
+            for (std::size_t k = 0; k < N; ++k) {
+                offsets[k] += strides[d][k];
+            }
+            if (index[d] < out_shape[d]) {
+                break;
+            }
+            for (std::size_t k = 0; k < N; ++k) {
+                offsets[k] -= strides[d][k] * index[d];
+            }
+            index[d] = 0;
+        }
+    }
+}
+
+// Applies a vectorised function to n elements; the tail goes through the same batch code on a padded
+// copy, so an element's result does not depend on where it sits in the array.
+template <class T, class F>
+void map_batches(const T* x, T* y, std::size_t n, F f) {
+    using B = xsimd::batch<T>;
+    constexpr std::size_t W = B::size;
+    std::size_t i = 0;
+    for (; i + W <= n; i += W) {
+        f(B::load_unaligned(x + i)).store_unaligned(y + i);
+    }
+    if (i < n) {
+        alignas(64) std::array<T, W> buffer{};
+        std::copy(x + i, x + n, buffer.begin());
+        f(B::load_aligned(buffer.data())).store_aligned(buffer.data());
+        std::copy(buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(n - i), y + i);
+    }
+}
+
+template <class T, class F>
+void map_scalar(const T* x, T* y, std::size_t n, F f) {
+    for (std::size_t i = 0; i < n; ++i) {
+        y[i] = f(x[i]);
+    }
+}
+
+}  // namespace
+
+template <class T>
+void map(Unary f, const T* x, T* y, std::size_t n, double a, double b) {
+    using B = xsimd::batch<T>;
+    const T ta = static_cast<T>(a);
+    const T tb = static_cast<T>(b);
+    switch (f) {
+    case Unary::neg: return map_scalar(x, y, n, [](T v) { return -v; });
+    case Unary::exp: return map_batches(x, y, n, [](B v) { return xsimd::exp(v); });
+    case Unary::log: return map_batches(x, y, n, [](B v) { return xsimd::log(v); });
+    case Unary::sqrt: return map_batches(x, y, n, [](B v) { return xsimd::sqrt(v); });
+    case Unary::abs: return map_scalar(x, y, n, [](T v) { return std::abs(v); });
+    // v < 0 ? 0 : v keeps a NaN a NaN, as PyTorch's relu does.
+    case Unary::relu: return map_scalar(x, y, n, [](T v) { return v < 0 ? T(0) : v; });
+    case Unary::leaky_relu: return map_scalar(x, y, n, [ta](T v) { return v < 0 ? ta * v : v; });
+    case Unary::sigmoid: return map_batches(x, y, n, [](B v) { return B(1) / (B(1) + xsimd::exp(-v)); });
+    case Unary::tanh: return map_batches(x, y, n, [](B v) { return xsimd::tanh(v); });
+    case Unary::softplus:
+        return map_batches(x, y, n, [](B v) { return xsimd::max(v, B(0)) + xsimd::log1p(xsimd::exp(-xsimd::abs(v))); });
+    case Unary::clamp: return map_scalar(x, y, n, [ta, tb](T v) { return v < ta ? ta : (v > tb ? tb : v); });
+    case Unary::pow:
+        if (a == 2) {
+            return map_scalar(x, y, n, [](T v) { return v * v; });
+        }
+        if (a == 1) {
+            return map_scalar(x, y, n, [](T v) { return v; });
+        }
+        return map_scalar(x, y, n, [ta](T v) { return std::pow(v, ta); });
+    case Unary::sign: return map_scalar(x, y, n, [](T v) { return T((v > 0) - (v < 0)); });
+    }
+}
+
+namespace {
+
+template <class T, class F>
+void binary_rows(F f, const Array<T>& a, const Array<T>& b, Array<T>& out) {
+    const T* pa = a.data();
+    const T* pb = b.data();
+    T* po = out.data();
+    for_each_row<2>(out.shape(), {&a.shape(), &b.shape()},
+                    [&](std::size_t o, const std::array<std::size_t, 2>& in, std::size_t n,
+                        const std::array<std::ptrdiff_t, 2>& s) {
+                        T* y = po + o;
+                        const T* x0 = pa + in[0];
+                        const T* x1 = pb + in[1];
+                        if (s[0] == 1 && s[1] == 1) {
+                            for (std::size_t i = 0; i < n; ++i) y[i] = f(x0[i], x1[i]);
+                        } else if (s[0] == 1) {
+                            const T v1 = *x1;
+                            for (std::size_t i = 0; i < n; ++i) y[i] = f(x0[i], v1);
+                        } else if (s[1] == 1) {
+                            const T v0 = *x0;
+                            for (std::size_t i = 0; i < n; ++i) y[i] = f(v0, x1[i]);
+                        } else {
+                            std::fill(y, y + n, f(*x0, *x1));
+                        }
+                    });
+}
+
+}  // namespace
+
+template <class T>
+void binary(Binary f, const Array<T>& a, const Array<T>& b, Array<T>& out) {
+    switch (f) {
+    case Binary::add: return binary_rows<T>([](T u, T v) { return u + v; }, a, b, out);
+    case Binary::sub: return binary_rows<T>([](T u, T v) { return u - v; }, a, b, out);
+    case Binary::mul: return binary_rows<T>([](T u, T v) { return u * v; }, a, b, out);
+    case Binary::div: return binary_rows<T>([](T u, T v) { return u / v; }, a, b, out);
+    // NaN in either input gives NaN, as PyTorch's maximum and minimum do.
+    case Binary::maximum:
+        return binary_rows<T>([](T u, T v) { return (u > v || u != u) ? u : v; }, a, b, out);
+    case Binary::minimum:
+        return binary_rows<T>([](T u, T v) { return (u < v || u != u) ? u : v; }, a, b, out);
+    case Binary::greater: return binary_rows<T>([](T u, T v) { return T(u > v); }, a, b, out);
+    case Binary::equal: return binary_rows<T>([](T u, T v) { return T(u == v); }, a, b, out);
+    }
+}
+
+template <class T>
+void where(const Array<T>& mask, const Array<T>& a, const Array<T>& b, Array<T>& out) {
+    const T* pm = mask.data();
+    const T* pa = a.data();
+    const T* pb = b.data();
+    T* po = out.data();
+    for_each_row<3>(out.shape(), {&mask.shape(), &a.shape(), &b.shape()},
+                    [&](std::size_t o, const std::array<std::size_t, 3>& in, std::size_t n,
+                        const std::array<std::ptrdiff_t, 3>& s) {
+                        for (std::size_t i = 0; i < n; ++i) {
+                            std::size_t si = i;
+                            po[o + i] = pm[in[0] + si * s[0]] != 0 ? pa[in[1] + si * s[1]] : pb[in[2] + si * s[2]];
+                        }
+                    });
+}
+
+template <class T>
+void broadcast_to(const Array<T>& x, Array<T>& out) {
+    const T* px = x.data();
+    T* po = out.data();
+    for_each_row<1>(out.shape(), {&x.shape()},
+                    [&](std::size_t o, const std::array<std::size_t, 1>& in, std::size_t n,
+                        const std::array<std::ptrdiff_t, 1>& s) {
+                        if (s[0] == 1) {
+                            std::copy(px + in[0], px + in[0] + n, po + o);
+                        } else {
+                            std::fill(po + o, po + o + n, px[in[0]]);
+                        }
+                    });
+}
+
+template <class T>
+void sum_to(const Array<T>& x, Array<T>& out, bool first_only) {
+    // Walks x's shape with out broadcast to it: each row of x adds into out's matching row. Rows that
+    // collapse to one element are summed in double, so long float sums keep their precision.
+    T* po = out.data();
+    const T* px = x.data();
+    std::fill(po, po + out.size(), T(0));
+    std::vector<bool> seen;
+    if (first_only) {
+        seen.assign(out.size(), false);
+    }
+    for_each_row<1>(x.shape(), {&out.shape()},
+                    [&](std::size_t o, const std::array<std::size_t, 1>& in, std::size_t n,
+                        const std::array<std::ptrdiff_t, 1>& s) {
+                        const T* row = px + o;
+                        T* target = po + in[0];
+                        if (first_only) {
+                            for (std::size_t i = 0; i < n; ++i) {
+                                std::size_t t = in[0] + i * static_cast<std::size_t>(s[0]);
+                                if (!seen[t]) {
+                                    po[t] = row[i];
+                                    seen[t] = true;
+                                }
+                            }
+                        } else if (s[0] == 1) {
+                            for (std::size_t i = 0; i < n; ++i) target[i] += row[i];
+                        } else {
+                            double acc = 0;
+                            for (std::size_t i = 0; i < n; ++i) acc += row[i];
+                            *target += static_cast<T>(acc);
+                        }
+                    });
+}
+
+template <class T>
+void add_inplace(T* a, const T* b, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+        a[i] += b[i];
+    }
+}
+
+template <class T>
+void transpose2d(const T* x, T* y, std::size_t rows, std::size_t cols) {
+    constexpr std::size_t block = 32;  // tiles that fit in L1 on both sides
+    for (std::size_t r0 = 0; r0 < rows; r0 += block) {
+        for (std::size_t c0 = 0; c0 < cols; c0 += block) {
+            std::size_t r1 = std::min(rows, r0 + block);
+            std::size_t c1 = std::min(cols, c0 + block);
+            for (std::size_t r = r0; r < r1; ++r) {
+                for (std::size_t c = c0; c < c1; ++c) {
+                    y[c * rows + r] = x[r * cols + c];
+                }
+            }
+        }
+    }
+}
+
+template <class T>
+void copy_blocks(const T* src, std::size_t src_mid, std::size_t src_begin, T* dst, std::size_t dst_mid,
+                 std::size_t dst_begin, std::size_t mid, std::size_t outer, std::size_t inner) {
+    for (std::size_t o = 0; o < outer; ++o) {
+        const T* from = src + (o * src_mid + src_begin) * inner;
+        T* to = dst + (o * dst_mid + dst_begin) * inner;
+        std::copy(from, from + mid * inner, to);
+    }
+}
+
+template <class T>
+std::optional<std::size_t> first_nonfinite(const T* x, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+        if (!std::isfinite(x[i])) {
+            return i;
+        }
+    }
+    return std::nullopt;
+}
+
+#define TAPEGRAD_INSTANTIATE(T)                                                                              \
+    template void map<T>(Unary, const T*, T*, std::size_t, double, double);                                  \
+    template void binary<T>(Binary, const Array<T>&, const Array<T>&, Array<T>&);                            \
+    template void where<T>(const Array<T>&, const Array<T>&, const Array<T>&, Array<T>&);                   \
+    template void broadcast_to<T>(const Array<T>&, Array<T>&);                                               \
+    template void sum_to<T>(const Array<T>&, Array<T>&, bool);                                              \
+    template void add_inplace<T>(T*, const T*, std::size_t);                                                 \
+    template void transpose2d<T>(const T*, T*, std::size_t, std::size_t);                                    \
+    template void copy_blocks<T>(const T*, std::size_t, std::size_t, T*, std::size_t, std::size_t,           \
+                                 std::size_t, std::size_t, std::size_t);                                     \
+    template std::optional<std::size_t> first_nonfinite<T>(const T*, std::size_t);
+TAPEGRAD_INSTANTIATE(float)
+TAPEGRAD_INSTANTIATE(double)
+#undef TAPEGRAD_INSTANTIATE
+
+}  // namespace tapegrad::detail::kernels

@@ -1,0 +1,193 @@
+// Reductions and their adjoints: sum and mean (over everything or one axis), sum_to and broadcast_to.
+// sum's backward is a broadcast and broadcast's backward is a sum: each is the other's transpose.
+#include <fmt/format.h>
+
+#include "../kernels.hpp"
+#include "../op.hpp"
+
+namespace tapegrad {
+
+namespace detail {
+namespace {
+
+// Attrs of sum and mean: p = over every axis; otherwise i = the axis and q = keepdims.
+Attrs reduction(const Shape& shape, int axis, bool keepdims, std::string_view op) {
+    auto rank = static_cast<int>(shape.size());
+    if (axis < -rank || axis >= rank) {
+        throw_value_error(fmt::format("{}: axis {} out of range for shape {}", op, axis, to_string(shape)));
+    }
+    return {.i = axis < 0 ? axis + rank : axis, .q = keepdims};
+}
+
+// The reduced shape with the summed axes kept as 1.
+Shape kept_shape(const Shape& shape, const Attrs& attrs) {
+    Shape kept = shape;
+    if (attrs.p) {
+        std::fill(kept.begin(), kept.end(), 1);
+    } else {
+        kept[static_cast<std::size_t>(attrs.i)] = 1;
+    }
+    return kept;
+}
+
+Shape result_shape(const Shape& shape, const Attrs& attrs) {
+    if (attrs.p) {
+        return Shape{};
+    }
+    Shape out = kept_shape(shape, attrs);
+    if (!attrs.q) {
+        out.erase(out.begin() + attrs.i);
+    }
+    return out;
+}
+
+std::size_t reduced_count(const Shape& shape, const Attrs& attrs) {
+    if (!attrs.p) {
+        return shape[static_cast<std::size_t>(attrs.i)];
+    }
+    std::size_t n = 1;
+    for (std::size_t d : shape) {
+        n *= d;
+    }
+    return n;
+}
+
+template <class Op, class T>
+Var<T> reduce(const Var<T>& x, const Attrs& attrs) {
+    Var<T> y = empty<T>(kept_shape(x.shape(), attrs));
+    kernels::sum_to(x.value(), y.mutable_value());
+    if (Op::mean) {
+        T scale = T(1) / static_cast<T>(reduced_count(x.shape(), attrs));
+        for (T& v : y.mutable_value()) {
+            v *= scale;
+        }
+    }
+    y.mutable_value().reshape(result_shape(x.shape(), attrs));
+    return record(op_def<Op, T>, std::move(y), {x}, attrs);
+}
+
+// dy at the reduced shape, spread back over the input's shape.
+template <class T>
+Var<T> spread(Grads<T>& g) {
+    const Shape& shape = g.in(0).shape();
+    return broadcast_to(reshape(g.dy(), kept_shape(shape, g.attrs())), shape);
+}
+
+struct Sum {
+    static constexpr std::string_view name = "sum";
+    static constexpr int arity = 1;
+    static constexpr bool kink = false;
+    static constexpr bool mean = false;
+    template <class T>
+    static void backward(Grads<T>& g) {
+        g.add(0, spread(g));
+    }
+};
+
+struct Mean {
+    static constexpr std::string_view name = "mean";
+    static constexpr int arity = 1;
+    static constexpr bool kink = false;
+    static constexpr bool mean = true;
+    template <class T>
+    static void backward(Grads<T>& g) {
+        T scale = T(1) / static_cast<T>(reduced_count(g.in(0).shape(), g.attrs()));
+        g.add(0, spread(g) * scale);
+    }
+};
+
+struct SumTo {
+    static constexpr std::string_view name = "sum_to";
+    static constexpr int arity = 1;
+    static constexpr bool kink = false;
+    template <class T>
+    static void backward(Grads<T>& g) {
+        g.add(0, broadcast_to(g.dy(), g.in(0).shape()));
+    }
+};
+
+struct BroadcastTo {
+    static constexpr std::string_view name = "broadcast_to";
+    static constexpr int arity = 1;
+    static constexpr bool kink = false;
+    // this is sum in reverse: Grads::add sums dy back to the input's shape.
+    template <class T>
+    static void backward(Grads<T>& g) {
+        g.add(0, g.dy());
+    }
+};
+
+constexpr OpInfo rows[] = {
+    op_info<Sum>("reduce"),
+    op_info<Mean>("reduce"),
+    op_info<SumTo>("reduce"),
+    op_info<BroadcastTo>("reduce"),
+};
+
+}  // namespace
+
+std::span<const OpInfo> reduce_ops() { return rows; }
+
+}  // namespace detail
+
+template <class T>
+Var<T> sum(const Var<T>& x) {
+    return detail::reduce<detail::Sum>(x, {.p = true});
+}
+
+template <class T>
+Var<T> sum(const Var<T>& x, int axis, bool keepdims) {
+    return detail::reduce<detail::Sum>(x, detail::reduction(x.shape(), axis, keepdims, detail::Sum::name));
+}
+
+template <class T>
+Var<T> mean(const Var<T>& x) {
+    if (x.size() == 0) {
+        detail::throw_shape_error(fmt::format("mean: empty input {}", to_string(x.shape())));
+    }
+    return detail::reduce<detail::Mean>(x, {.p = true});
+}
+
+template <class T>
+Var<T> mean(const Var<T>& x, int axis, bool keepdims) {
+    detail::Attrs attrs = detail::reduction(x.shape(), axis, keepdims, detail::Mean::name);
+    if (x.shape()[static_cast<std::size_t>(attrs.i)] == 0) {
+        detail::throw_shape_error(fmt::format("mean: axis {} of {} is empty", axis, to_string(x.shape())));
+    }
+    return detail::reduce<detail::Mean>(x, attrs);
+}
+
+template <class T>
+Var<T> sum_to(const Var<T>& x, const Shape& shape) {
+    if (!detail::kernels::broadcasts_to(shape, x.shape())) {
+        detail::throw_shape_error(
+            fmt::format("sum_to: {} cannot be summed to {}", to_string(x.shape()), to_string(shape)));
+    }
+    Var<T> y = detail::empty<T>(shape);
+    detail::kernels::sum_to(x.value(), y.mutable_value());
+    return detail::record(detail::op_def<detail::SumTo, T>, std::move(y), {x});
+}
+
+template <class T>
+Var<T> broadcast_to(const Var<T>& x, const Shape& shape) {
+    if (!detail::kernels::broadcasts_to(x.shape(), shape)) {
+        detail::throw_shape_error(
+            fmt::format("broadcast_to: {} does not broadcast to {}", to_string(x.shape()), to_string(shape)));
+    }
+    Var<T> y = detail::empty<T>(shape);
+    detail::kernels::broadcast_to(x.value(), y.mutable_value());
+    return detail::record(detail::op_def<detail::BroadcastTo, T>, std::move(y), {x});
+}
+
+#define TAPEGRAD_INSTANTIATE(T)                                      \
+    template Var<T> sum<T>(const Var<T>&);                           \
+    template Var<T> sum<T>(const Var<T>&, int, bool);                \
+    template Var<T> mean<T>(const Var<T>&);                          \
+    template Var<T> mean<T>(const Var<T>&, int, bool);               \
+    template Var<T> sum_to<T>(const Var<T>&, const Shape&);          \
+    template Var<T> broadcast_to<T>(const Var<T>&, const Shape&);
+TAPEGRAD_INSTANTIATE(float)
+TAPEGRAD_INSTANTIATE(double)
+#undef TAPEGRAD_INSTANTIATE
+
+}  // namespace tapegrad
