@@ -1,0 +1,51 @@
+# Two commands on a fresh Debian 12 machine: `make demo` and `make test`. Each installs what is missing
+# through apt-get, configures a release build with meson, builds, and runs. Run twice, they redo nothing.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+
+BUILD ?= build
+PACKAGES := g++ meson ninja-build pkg-config xtensor-dev libxtensor-blas-dev libxsimd-dev libopenblas-dev \
+            liblapack-dev libfmt-dev doctest-dev nlohmann-json3-dev libcli11-dev
+BENCH_PACKAGES := python3-torch python3-numpy
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Installs the Debian packages in $(1) that are not installed yet; nothing when all are.
+define install_missing
+missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' "$$p" 2>/dev/null | grep -q '^install ok installed' || echo "$$p"; done); \
+if [ -n "$$missing" ]; then \
+  echo "installing:" $$missing; \
+  $(SUDO) apt-get update -q; \
+  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+fi
+endef
+
+.PHONY: all deps bench-deps build test demo bench clean
+
+all: build
+
+deps:
+	@$(call install_missing,$(PACKAGES))
+
+bench-deps: deps
+	@$(call install_missing,$(BENCH_PACKAGES))
+
+$(BUILD)/build.ninja: | deps
+	meson setup $(BUILD) --buildtype=release
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+# meson runs every test binary; each prints doctest's summary, and the last line adds them up.
+test: build
+	meson test -C $(BUILD) --print-errorlogs --verbose 2>&1 | tee $(BUILD)/test-output.txt
+	@awk -F'|' '/\[doctest\] test cases:/ { split($$2, p, " "); split($$3, f, " "); passed += p[1]; failed += f[1] } \
+	  END { printf "%d passed, %d failed\n", passed, failed; exit failed > 0 }' $(BUILD)/test-output.txt
+
+demo: build
+	$(BUILD)/examples/toy2d --out runs/demo
+
+bench: build bench-deps
+	/usr/bin/python3 bench/run_autodiff.py --build $(BUILD)
+
+clean:
+	rm -rf $(BUILD)
