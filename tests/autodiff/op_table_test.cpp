@@ -1,0 +1,312 @@
+// Walks the op table: every op has a row here with its test domain and shapes (broadcasting included);
+// each row is gradient-checked and gradgrad-checked in double, and each backward is broken on purpose
+// (scaled by 1.01, its broadcast reduction dropped, its operands swapped) to prove that the check fails
+// and names the input that was broken.
+#include <functional>
+#include <map>
+
+#include <xtensor/xmath.hpp>
+
+#include "helpers.hpp"
+#include "tapegrad/autodiff/testing.hpp"
+
+using namespace tapegrad;
+using testing::FaultKind;
+using testing::FaultScope;
+
+namespace {
+
+using Vars = std::vector<Var<double>>;
+
+struct Input {
+    Shape shape;
+    double lo = -1;
+    double hi = 1;
+    std::vector<double> avoid = {};  // points within 0.05 of which no value falls: kinks
+    bool mask = false;               // a 0/1 mask that takes no gradient (where's first input)
+};
+
+struct Case {
+    std::string label;
+    std::vector<Input> inputs;
+    std::function<Var<double>(const Vars&)> apply;
+    int broadcast_input = -1;  // an input the op broadcasts: its reduction can be dropped
+    bool swappable = false;    // inputs of one shape whose gradients differ: swapping them shows
+};
+
+Array<double> sample(const Input& in, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<double> u(in.lo, in.hi);
+    Array<double> a = xt::empty<double>(in.shape);
+    for (double& v : a) {
+        if (in.mask) {
+            v = u(rng) < (in.lo + in.hi) / 2 ? 0.0 : 1.0;
+            continue;
+        }
+        auto near_kink = [&](double x) {
+            return std::any_of(in.avoid.begin(), in.avoid.end(), [x](double k) { return std::abs(x - k) < 0.05; });
+        };
+        do {
+            v = u(rng);
+        } while (near_kink(v));
+    }
+    return a;
+}
+
+std::vector<Case> unary(std::function<Var<double>(const Var<double>&)> op, double lo = -2, double hi = 2,
+                        std::vector<double> avoid = {}) {
+    std::vector<Case> cases;
+    for (Shape shape : {Shape{}, Shape{5}, Shape{3, 4}, Shape{2, 3, 2}}) {
+        cases.push_back({to_string(shape), {{shape, lo, hi, avoid}}, [op](const Vars& v) { return op(v[0]); }});
+    }
+    return cases;
+}
+
+std::vector<Case> binary(std::function<Var<double>(const Var<double>&, const Var<double>&)> op, double lo = -2,
+                         double hi = 2, double b_lo = -2, double b_hi = 2) {
+    auto f = [op](const Vars& v) { return op(v[0], v[1]); };
+    auto in = [&](Shape a, Shape b) { return std::vector<Input>{{a, lo, hi}, {b, b_lo, b_hi}}; };
+    return {
+        {"(3, 4) and (3, 4)", in({3, 4}, {3, 4}), f, -1, true},
+        {"(3, 4) and (4,)", in({3, 4}, {4}), f, 1},
+        {"(3, 1) and (1, 4)", in({3, 1}, {1, 4}), f, 0},
+        {"() and (2, 3)", in({}, {2, 3}), f, 0},
+        {"(2, 3, 4) and (3, 1)", in({2, 3, 4}, {3, 1}), f, 1},
+    };
+}
+
+const std::vector<std::size_t> gather_index = {2, 0, 2, 4};
+const std::vector<std::size_t> gather_index_1d = {3, 3, 1};
+const std::vector<std::size_t> scatter_index = {1, 3, 1};
+
+std::map<std::string, std::vector<Case>> specs() {
+    using V = const Var<double>&;
+    std::map<std::string, std::vector<Case>> s;
+    s["neg"] = unary([](V x) { return neg(x); });
+    s["pow"] = unary([](V x) { return pow(x, 2.5); }, 0.5, 2);
+    for (auto [p, lo] : {std::pair{3.0, -2.0}, {-1.5, 0.5}, {2.0, -2.0}}) {
+        auto more = unary([p](V x) { return pow(x, p); }, lo, 2);
+        s["pow"].insert(s["pow"].end(), more.begin() + 1, more.end());
+    }
+    s["exp"] = unary([](V x) { return exp(x); });
+    s["log"] = unary([](V x) { return log(x); }, 0.3, 3);
+    s["sqrt"] = unary([](V x) { return sqrt(x); }, 0.3, 3);
+    s["abs"] = unary([](V x) { return abs(x); }, -2, 2, {0});
+    s["relu"] = unary([](V x) { return relu(x); }, -2, 2, {0});
+    s["leaky_relu"] = unary([](V x) { return leaky_relu(x, 0.1); }, -2, 2, {0});
+    s["sigmoid"] = unary([](V x) { return sigmoid(x); }, -4, 4);
+    s["tanh"] = unary([](V x) { return tanh(x); });
+    s["softplus"] = unary([](V x) { return softplus(x); }, -6, 6);
+    s["clamp"] = unary([](V x) { return clamp(x, -0.5, 0.7); }, -2, 2, {-0.5, 0.7});
+
+    s["add"] = binary([](V a, V b) { return a + b; });
+    s["sub"] = binary([](V a, V b) { return a - b; });
+    s["mul"] = binary([](V a, V b) { return a * b; });
+    s["div"] = binary([](V a, V b) { return a / b; }, -2, 2, 0.5, 2);
+    s["maximum"] = binary([](V a, V b) { return maximum(a, b); });
+    s["minimum"] = binary([](V a, V b) { return minimum(a, b); });
+    // Both inputs from one value: each side wins somewhere.
+    s["maximum"].push_back({"(3, 4) mixed winners", {{{3, 4}, -2, 2, {0}}},
+                            [](const Vars& v) { return maximum(v[0], -v[0] * 0.5); }});
+    s["minimum"].push_back({"(3, 4) mixed winners", {{{3, 4}, -2, 2, {0}}},
+                            [](const Vars& v) { return minimum(v[0], -v[0] * 0.5); }});
+
+    auto where3 = [](const Vars& v) { return where(v[0], v[1], v[2]); };
+    s["where"] = {
+        {"(3, 4) (3, 4) (3, 4)", {{{3, 4}, 0, 1, {}, true}, {{3, 4}}, {{3, 4}}}, where3},
+        {"(3, 4) (3, 4) (4,)", {{{3, 4}, 0, 1, {}, true}, {{3, 4}}, {{4}}}, where3, 2},
+        {"(3, 1) (1, 4) ()", {{{3, 1}, 0, 1, {}, true}, {{1, 4}}, {{}}}, where3, 1},
+    };
+
+    s["sum"] = {
+        {"all (3, 4)", {{{3, 4}}}, [](const Vars& v) { return sum(v[0]); }},
+        {"axis 0 (3, 4)", {{{3, 4}}}, [](const Vars& v) { return sum(v[0], 0); }},
+        {"axis -1 keepdims (2, 3, 4)", {{{2, 3, 4}}}, [](const Vars& v) { return sum(v[0], -1, true); }},
+        {"axis 1 (2, 3, 4)", {{{2, 3, 4}}}, [](const Vars& v) { return sum(v[0], 1); }},
+    };
+    s["mean"] = {
+        {"all (3, 4)", {{{3, 4}}}, [](const Vars& v) { return mean(v[0]); }},
+        {"axis 0 (3, 4)", {{{3, 4}}}, [](const Vars& v) { return mean(v[0], 0); }},
+        {"axis -1 keepdims (2, 3, 4)", {{{2, 3, 4}}}, [](const Vars& v) { return mean(v[0], -1, true); }},
+    };
+    s["sum_to"] = {
+        {"(3, 4) to (4,)", {{{3, 4}}}, [](const Vars& v) { return sum_to(v[0], {4}); }},
+        {"(3, 4) to (3, 1)", {{{3, 4}}}, [](const Vars& v) { return sum_to(v[0], {3, 1}); }},
+        {"(2, 3, 4) to (1, 3, 1)", {{{2, 3, 4}}}, [](const Vars& v) { return sum_to(v[0], {1, 3, 1}); }},
+    };
+    s["broadcast_to"] = {
+        {"(4,) to (3, 4)", {{{4}}}, [](const Vars& v) { return broadcast_to(v[0], {3, 4}); }, 0},
+        {"(3, 1) to (3, 4)", {{{3, 1}}}, [](const Vars& v) { return broadcast_to(v[0], {3, 4}); }, 0},
+        {"() to (2, 3)", {{{}}}, [](const Vars& v) { return broadcast_to(v[0], {2, 3}); }, 0},
+    };
+    s["reshape"] = {
+        {"(3, 4) to (2, 6)", {{{3, 4}}}, [](const Vars& v) { return reshape(v[0], {2, 6}); }},
+        {"(2, 3, 2) to (12,)", {{{2, 3, 2}}}, [](const Vars& v) { return reshape(v[0], {12}); }},
+    };
+    s["transpose"] = {
+        {"(3, 5)", {{{3, 5}}}, [](const Vars& v) { return transpose(v[0]); }},
+        {"(4, 4)", {{{4, 4}}}, [](const Vars& v) { return transpose(v[0]); }},
+    };
+    s["gather_rows"] = {
+        {"(5, 3) rows 2 0 2 4", {{{5, 3}}}, [](const Vars& v) { return gather_rows<double>(v[0], gather_index); }},
+        {"(4,) rows 3 3 1", {{{4}}}, [](const Vars& v) { return gather_rows<double>(v[0], gather_index_1d); }},
+    };
+    s["scatter_rows"] = {
+        {"(3, 2) to 5 rows", {{{3, 2}}}, [](const Vars& v) { return scatter_rows<double>(v[0], scatter_index, 5); }},
+    };
+    s["slice"] = {
+        {"(5, 4) axis 0 [1, 4)", {{{5, 4}}}, [](const Vars& v) { return slice(v[0], 0, 1, 4); }},
+        {"(3, 6) axis 1 [2, 6)", {{{3, 6}}}, [](const Vars& v) { return slice(v[0], 1, 2, 6); }},
+        {"(2, 5, 3) axis -2 [0, 2)", {{{2, 5, 3}}}, [](const Vars& v) { return slice(v[0], -2, 0, 2); }},
+    };
+    s["concat"] = {
+        {"(2, 3) (4, 3) axis 0", {{{2, 3}}, {{4, 3}}}, [](const Vars& v) { return concat({v[0], v[1]}, 0); }},
+        {"(3, 2) (3, 1) (3, 4) axis 1", {{{3, 2}}, {{3, 1}}, {{3, 4}}},
+         [](const Vars& v) { return concat({v[0], v[1], v[2]}, 1); }},
+    };
+    s["matmul"] = {
+        {"(3, 4) x (4, 5)", {{{3, 4}}, {{4, 5}}}, [](const Vars& v) { return matmul(v[0], v[1]); }},
+        {"(1, 3) x (3, 2)", {{{1, 3}}, {{3, 2}}}, [](const Vars& v) { return matmul(v[0], v[1]); }},
+        {"(4, 4) x (4, 4)", {{{4, 4}}, {{4, 4}}}, [](const Vars& v) { return matmul(v[0], v[1]); }, -1, true},
+    };
+    return s;
+}
+
+const char* names[] = {"a", "b", "c", "d"};
+
+// The inputs of a case, and the scalar function that gradcheck differentiates: a random-weighted sum
+// of the op's output. The harness's own ops (mul and sum, or reshape and matmul) are never the op under
+// test, so that a fault in that op is the only fault.
+struct Instance {
+    Vars all;
+    Vars differentiable;
+    std::vector<std::size_t> positions;  // of the differentiable inputs among the op's inputs
+    ScalarFunction f;
+};
+
+Instance instantiate(const std::string& op, const Case& c) {
+    Instance inst;
+    for (std::size_t k = 0; k < c.inputs.size(); ++k) {
+        Array<double> value = sample(c.inputs[k], 1000 + k);
+        if (c.inputs[k].mask) {
+            inst.all.emplace_back(std::move(value));
+        } else {
+            inst.all.push_back(Var<double>::parameter(std::move(value), names[k]));
+            inst.differentiable.push_back(inst.all.back());
+            inst.positions.push_back(k);
+        }
+    }
+    bool avoid_mul_sum = op == "mul" || op == "sum";
+    Vars all = inst.all;
+    auto apply = c.apply;
+    inst.f = [all, apply, avoid_mul_sum]() {
+        Var<double> y = apply(all);
+        Var<double> r(test::random_array<double>(y.shape(), 77, 0.5, 1.5));
+        if (!avoid_mul_sum) {
+            return sum(y * r);
+        }
+        Shape row{1, y.size()};
+        Shape column{y.size(), 1};
+        return reshape(matmul(reshape(y, row), reshape(r, column)), Shape{});
+    };
+    return inst;
+}
+
+}  // namespace
+
+TEST_CASE("every op in the table has a test row, and every row an op") {
+    auto s = specs();
+    for (const OpInfo& info : op_table()) {
+        CAPTURE(info.name);
+        CHECK_MESSAGE(s.count(std::string(info.name)) == 1, "op without a test row: ", info.name);
+    }
+    CHECK(s.size() == op_table().size());
+}
+
+TEST_CASE("gradcheck passes for every op over its shapes, in double") {
+    for (const auto& [op, cases] : specs()) {
+        for (const Case& c : cases) {
+            CAPTURE(op);
+            CAPTURE(c.label);
+            Instance inst = instantiate(op, c);
+            GradcheckReport report = gradcheck(inst.f, inst.differentiable);
+            CHECK(report);
+            CHECK(report.evaluations == gradcheck_cost(inst.differentiable));
+        }
+    }
+}
+
+TEST_CASE("gradgradcheck passes for every op: backward formulas differentiate again") {
+    for (const auto& [op, cases] : specs()) {
+        for (const Case& c : cases) {
+            CAPTURE(op);
+            CAPTURE(c.label);
+            Instance inst = instantiate(op, c);
+            CHECK(gradgradcheck(inst.f, inst.differentiable));
+        }
+    }
+}
+
+TEST_CASE("a backward scaled by 1.01 fails the check, which names the broken input") {
+    for (const auto& [op, cases] : specs()) {
+        for (const Case& c : cases) {
+            Instance inst = instantiate(op, c);
+            std::vector<Var<double>> exact = grad(inst.f(), std::span<const Var<double>>(inst.differentiable));
+            for (std::size_t d = 0; d < inst.differentiable.size(); ++d) {
+                CAPTURE(op);
+                CAPTURE(c.label);
+                CAPTURE(d);
+                if (xt::amax(xt::abs(exact[d].value()))() == 0) {
+                    continue;  // a zero gradient scaled is still zero (clamp or relu on its flat side)
+                }
+                FaultScope fault({.op = op, .kind = FaultKind::scale, .input = inst.positions[d], .factor = 1.01});
+                GradcheckReport report = gradcheck(inst.f, inst.differentiable);
+                CHECK_FALSE(report.passed);
+                for (std::size_t other = 0; other < inst.differentiable.size(); ++other) {
+                    CHECK(report[inst.differentiable[other].name()].passed == (other != d));
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("a dropped broadcast reduction fails the check, which names the broadcast input") {
+    std::size_t tried = 0;
+    for (const auto& [op, cases] : specs()) {
+        for (const Case& c : cases) {
+            if (c.broadcast_input < 0) {
+                continue;
+            }
+            CAPTURE(op);
+            CAPTURE(c.label);
+            Instance inst = instantiate(op, c);
+            auto k = static_cast<std::size_t>(c.broadcast_input);
+            FaultScope fault({.op = op, .kind = FaultKind::drop_reduction, .input = k});
+            GradcheckReport report = gradcheck(inst.f, inst.differentiable);
+            CHECK_FALSE(report.passed);
+            CHECK_FALSE(report[names[k]].passed);
+            ++tried;
+        }
+    }
+    CHECK(tried >= 15);
+}
+
+TEST_CASE("swapped operands fail the check") {
+    std::size_t tried = 0;
+    for (const auto& [op, cases] : specs()) {
+        for (const Case& c : cases) {
+            if (!c.swappable || op == "add") {  // add sends dy to both: a swap changes nothing
+                continue;
+            }
+            CAPTURE(op);
+            CAPTURE(c.label);
+            Instance inst = instantiate(op, c);
+            FaultScope fault({.op = op, .kind = FaultKind::swap_inputs});
+            GradcheckReport report = gradcheck(inst.f, inst.differentiable);
+            CHECK_FALSE(report.passed);
+            CHECK_FALSE(report["a"].passed);
+            ++tried;
+        }
+    }
+    CHECK(tried >= 6);  // sub, mul, div, maximum, minimum, matmul
+}

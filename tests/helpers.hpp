@@ -1,0 +1,72 @@
+// Shared by the test files: seeded random values and the random-weighted sum that seeds backward
+// with a random dy rather than ones, so that a formula that forgets dy fails.
+#pragma once
+
+#include <cmath>
+#include <random>
+#include <string>
+
+#include <doctest/doctest.h>
+
+#include "tapegrad/autodiff.hpp"
+
+namespace tapegrad::test {
+
+// Uniform in [lo, hi), avoiding (-gap, gap) when gap > 0: keeps relu, abs and friends off their kinks.
+template <class T>
+Array<T> random_array(const Shape& shape, std::uint64_t seed, double lo = -1, double hi = 1, double gap = 0) {
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<double> u(lo, hi);
+    Array<T> a = xt::empty<T>(shape);
+    for (T& v : a) {
+        double x = u(rng);
+        while (gap > 0 && std::abs(x) < gap) {
+            x = u(rng);
+        }
+        v = static_cast<T>(x);
+    }
+    return a;
+}
+
+template <class T>
+Var<T> random_param(const Shape& shape, std::uint64_t seed, std::string name, double lo = -1, double hi = 1,
+                    double gap = 0) {
+    return Var<T>::parameter(random_array<T>(shape, seed, lo, hi, gap), std::move(name));
+}
+
+// sum(y * r) for a fixed random r of y's shape.
+template <class T>
+Var<T> weighted_sum(const Var<T>& y, std::uint64_t seed = 99) {
+    return sum(y * Var<T>(random_array<T>(y.shape(), seed, 0.5, 1.5)));
+}
+
+template <class T>
+bool all_close(const Array<T>& a, const Array<T>& b, double tol) {
+    if (a.shape() != b.shape()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        double x = a.data()[i];
+        double y = b.data()[i];
+        if (!(std::abs(x - y) <= tol * (1 + std::abs(y)))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// Tolerance for comparing with a double reference: float rounding, or double's.
+template <class T>
+constexpr double tolerance() {
+    return std::is_same_v<T, float> ? 1e-5 : 1e-12;
+}
+
+}  // namespace tapegrad::test
+
+// Lets CHECK print shapes.
+namespace doctest {
+template <>
+struct StringMaker<tapegrad::Shape> {
+    static String convert(const tapegrad::Shape& s) { return tapegrad::to_string(s).c_str(); }
+};
+}  // namespace doctest
