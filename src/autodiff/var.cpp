@@ -1,12 +1,14 @@
 #include "tapegrad/autodiff/var.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <unordered_map>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "tapegrad/autodiff/tape.hpp"
+#include "tapegrad/autodiff/testing.hpp"
 
 namespace tapegrad {
 
@@ -45,6 +47,14 @@ public:
         return node;
     }
     void give(Node<T>* node) { free_[node->value.size()].push_back(node); }
+    template <class F>
+    void for_each(F f) {
+        for (auto& [size, nodes] : free_) {
+            for (Node<T>* node : nodes) {
+                f(*node);
+            }
+        }
+    }
     void clear() {
         for (auto& [size, nodes] : free_) {
             for (Node<T>* node : nodes) {
@@ -178,6 +188,29 @@ template <class T>
 void release_cached_memory() {
     detail::pool<T>().clear();
 }
+
+namespace testing {
+
+template <class T>
+void poison_pool() {
+    detail::pool<T>().for_each([](detail::Node<T>& node) {
+        std::fill(node.value.begin(), node.value.end(), std::numeric_limits<T>::quiet_NaN());
+    });
+}
+
+template <class T>
+std::size_t pooled_buffers() {
+    std::size_t n = 0;
+    detail::pool<T>().for_each([&n](detail::Node<T>&) { ++n; });
+    return n;
+}
+
+template void poison_pool<float>();
+template void poison_pool<double>();
+template std::size_t pooled_buffers<float>();
+template std::size_t pooled_buffers<double>();
+
+}  // namespace testing
 
 template class Var<float>;
 template class Var<double>;

@@ -36,4 +36,13 @@ private:
 // The fault active on this thread, or nullptr.
 const Fault* active_fault() noexcept;
 
+// Fills every buffer cached in this thread's pool with NaN, so that a kernel that leaves part of its
+// output unwritten shows it (ops take their outputs from the pool uninitialised).
+template <class T>
+void poison_pool();
+
+// Buffers cached in this thread's pool.
+template <class T>
+std::size_t pooled_buffers();
+
 }  // namespace tapegrad::testing
