@@ -75,38 +75,59 @@ void for_each_row(const Shape& out_shape, const std::array<const Shape*, N>& in_
     if (rank > max_rank) {
         throw_shape_error(fmt::format("broadcast: {} dimensions, more than the {} supported", rank, max_rank));
     }
+    // Axes from the last to the first, with each input's stride along them (0 where it broadcasts).
+    // Axes of extent 1 are dropped and an axis is merged into the one after it when every input steps
+    // through both as through one, so that (1000, 1) + (1,) is one row of 1000, not 1000 rows of 1.
+    std::array<std::size_t, max_rank> extent{};
     std::array<std::array<std::size_t, N>, max_rank> strides{};
-    for (std::size_t k = 0; k < N; ++k) {
-        const Shape& s = *in_shapes[k];
-        std::size_t lead = rank - s.size();
-        std::size_t stride = 1;
-        for (std::size_t d = rank; d-- > 0;) {
+    std::array<std::size_t, N> stride{};
+    stride.fill(1);
+    std::size_t axes = 0;
+    for (std::size_t d = rank; d-- > 0;) {
+        std::array<std::size_t, N> step{};
+        for (std::size_t k = 0; k < N; ++k) {
+            const Shape& s = *in_shapes[k];
+            std::size_t lead = rank - s.size();
             std::size_t dim = d >= lead ? s[d - lead] : 1;
-            strides[d][k] = dim == 1 ? 0 : stride;
-            stride *= dim;
+            step[k] = dim == 1 ? 0 : stride[k];
+            stride[k] *= dim;
+        }
+        if (out_shape[d] == 1) {
+            continue;
+        }
+        bool merges = axes > 0;
+        for (std::size_t k = 0; merges && k < N; ++k) {
+            merges = step[k] == strides[axes - 1][k] * extent[axes - 1];
+        }
+        if (merges) {
+            extent[axes - 1] *= out_shape[d];
+        } else {
+            extent[axes] = out_shape[d];
+            strides[axes] = step;
+            ++axes;
         }
     }
-    std::size_t row = out_shape[rank - 1];
+    // Axis 0 is now the row; the others are walked with a carried multi-index.
+    std::size_t row = extent[0];
     for (std::size_t k = 0; k < N; ++k) {
-        row_strides[k] = static_cast<std::ptrdiff_t>(strides[rank - 1][k]);
+        row_strides[k] = static_cast<std::ptrdiff_t>(strides[0][k]);
     }
     std::array<std::size_t, max_rank> index{};
     std::size_t rows = total / row;
     for (std::size_t r = 0; r < rows; ++r) {
         f(r * row, offsets, row, row_strides);
-        // Next row: increment the multi-index over all axes but the last, carrying.
-        for (std::size_t d = rank - 1; d-- > 0;) {
-            ++index[d];
+        for (std::size_t a = 1; a < axes; ++a) {
+            ++index[a];
             for (std::size_t k = 0; k < N; ++k) {
-                offsets[k] += strides[d][k];
+                offsets[k] += strides[a][k];
             }
-            if (index[d] < out_shape[d]) {
+            if (index[a] < extent[a]) {
                 break;
             }
             for (std::size_t k = 0; k < N; ++k) {
-                offsets[k] -= strides[d][k] * index[d];
+                offsets[k] -= strides[a][k] * index[a];
             }
-            index[d] = 0;
+            index[a] = 0;
         }
     }
 }
