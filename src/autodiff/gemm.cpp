@@ -5,6 +5,8 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <utility>
+#include <string>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -15,9 +17,88 @@ namespace tapegrad {
 
 namespace detail {
 
+namespace {
+
+// Products with two tiny dimensions and one long one, as in narrow networks (a (1000, 2) x (2, 1)
+// forward, its (2, 1000) x (1000, 1) weight gradient): sgemm spends ~1 us packing and dispatching such
+// a product, more than its arithmetic. With the tiny dimensions known at compile time the loops below
+// unroll and vectorise along the long one.
+constexpr std::size_t tiny = 4;
+
+// C (m, N) = op(A) (m, K) op(B) (K, N), m long.
+template <std::size_t K, std::size_t N, class T>
+void tall_product(bool ta, bool tb, std::size_t m, const T* a, std::size_t lda, const T* b, std::size_t ldb, T* c,
+                  std::size_t ldc) {
+    T bb[K][N];
+    for (std::size_t p = 0; p < K; ++p) {
+        for (std::size_t j = 0; j < N; ++j) {
+            bb[p][j] = tb ? b[j * ldb + p] : b[p * ldb + j];
+        }
+    }
+    for (std::size_t i = 0; i < m; ++i) {
+        for (std::size_t j = 0; j < N; ++j) {
+            T acc = 0;
+            for (std::size_t p = 0; p < K; ++p) {
+                acc += (ta ? a[p * lda + i] : a[i * lda + p]) * bb[p][j];
+            }
+            c[i * ldc + j] = acc;
+        }
+    }
+}
+
+// C (M, N) = A^T (M, k) B (k, N) with A stored (k, M) and B (k, N), k long: a weight gradient.
+template <std::size_t M, std::size_t N, class T>
+void long_inner_product(std::size_t k, const T* a, std::size_t lda, const T* b, std::size_t ldb, T* c,
+                        std::size_t ldc) {
+    T acc[M][N] = {};
+    for (std::size_t p = 0; p < k; ++p) {
+        for (std::size_t i = 0; i < M; ++i) {
+            for (std::size_t j = 0; j < N; ++j) {
+                acc[i][j] += a[p * lda + i] * b[p * ldb + j];
+            }
+        }
+    }
+    for (std::size_t i = 0; i < M; ++i) {
+        for (std::size_t j = 0; j < N; ++j) {
+            c[i * ldc + j] = acc[i][j];
+        }
+    }
+}
+
+template <class Kernel, std::size_t... Is>
+bool dispatch2(std::size_t x, std::size_t y, Kernel kernel, std::index_sequence<Is...>) {
+    bool done = false;
+    auto try_x = [&]<std::size_t X>(std::integral_constant<std::size_t, X>) {
+        ((X == x && Is == y ? (kernel.template operator()<X, Is>(), done = true) : false), ...);
+    };
+    (try_x(std::integral_constant<std::size_t, Is>{}), ...);
+    return done;
+}
+
+// Runs the product through a tiny-dimension kernel when one fits; false when none does.
+template <class T>
+bool tiny_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T* a, std::size_t lda, const T* b,
+               std::size_t ldb, T* c, std::size_t ldc) {
+    using Sizes = std::index_sequence<1, 2, 3, 4>;
+    if (k <= tiny && n <= tiny) {
+        return dispatch2(k, n, [&]<std::size_t K, std::size_t N>() { tall_product<K, N>(ta, tb, m, a, lda, b, ldb, c, ldc); },
+                         Sizes{});
+    }
+    if (m <= tiny && n <= tiny && ta && !tb) {
+        return dispatch2(m, n, [&]<std::size_t M, std::size_t N>() { long_inner_product<M, N>(k, a, lda, b, ldb, c, ldc); },
+                         Sizes{});
+    }
+    return false;
+}
+
+}  // namespace
+
 template <>
 void gemm<float>(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
                  std::size_t lda, const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc) {
+    if (alpha == float(1) && beta == float(0) && tiny_gemm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc)) {
+        return;
+    }
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(m),
                 static_cast<int>(n), static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb),
                 beta, c, static_cast<int>(ldc));
@@ -26,6 +107,9 @@ void gemm<float>(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, 
 template <>
 void gemm<double>(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, double alpha, const double* a,
                   std::size_t lda, const double* b, std::size_t ldb, double beta, double* c, std::size_t ldc) {
+    if (alpha == double(1) && beta == double(0) && tiny_gemm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc)) {
+        return;
+    }
     cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(m),
                 static_cast<int>(n), static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb),
                 beta, c, static_cast<int>(ldc));
@@ -73,21 +157,28 @@ std::string blas_summary() {
 
 void set_blas_threads(int threads) { openblas_set_num_threads(threads); }
 
-void prefer_fast_blas_kernel(char** argv) {
-    if (std::getenv("OPENBLAS_CORETYPE") != nullptr || std::getenv("TAPEGRAD_BLAS_REEXEC") != nullptr) {
+void configure_blas(char** argv, int threads) {
+    if (std::getenv("TAPEGRAD_BLAS_CONFIGURED") != nullptr) {  // already run again once: take what we have
+        set_blas_threads(threads);
         return;
     }
-    BlasInfo info = blas_info();
-    if (!info.generic_kernel) {
-        return;
+    bool again = false;
+    if (std::getenv("OPENBLAS_NUM_THREADS") == nullptr && std::getenv("OMP_NUM_THREADS") == nullptr &&
+        openblas_get_num_threads() != threads) {
+        setenv("OPENBLAS_NUM_THREADS", std::to_string(threads).c_str(), 1);
+        again = true;
     }
-    // Haswell's kernels need only AVX2 and FMA, which every CPU that reaches here has; they are what
-    // OpenBLAS 0.3.21 runs on CPUs it does not know but which offer those.
-    setenv("OPENBLAS_CORETYPE", "Haswell", 1);
-    setenv("TAPEGRAD_BLAS_REEXEC", "1", 1);
-    execv("/proc/self/exe", argv);
-    // execv returned: keep running on the kernel we have.
-    unsetenv("OPENBLAS_CORETYPE");
+    if (std::getenv("OPENBLAS_CORETYPE") == nullptr && blas_info().generic_kernel) {
+        // Haswell's kernels need only AVX2 and FMA, which every CPU that reaches here has.
+        setenv("OPENBLAS_CORETYPE", "Haswell", 1);
+        again = true;
+    }
+    if (again) {
+        setenv("TAPEGRAD_BLAS_CONFIGURED", "1", 1);
+        execv("/proc/self/exe", argv);
+        // execv returned: go on as we are.
+    }
+    set_blas_threads(threads);
 }
 
 }  // namespace tapegrad
