@@ -192,11 +192,55 @@ void map(Unary f, const T* x, T* y, std::size_t n, double a, double b) {
 
 namespace {
 
+// Whether `small`, broadcast to `full`, repeats with period small.size() along full's flat order: its
+// shape, less leading 1s, is the tail of full's. A bias (n,) added to (batch, n) is such.
+bool periodic(const Shape& small, const Shape& full) {
+    std::size_t lead = 0;
+    while (lead < small.size() && small[lead] == 1) {
+        ++lead;
+    }
+    std::size_t len = small.size() - lead;
+    if (len > full.size()) {
+        return false;
+    }
+    return std::equal(small.begin() + static_cast<std::ptrdiff_t>(lead), small.end(),
+                      full.end() - static_cast<std::ptrdiff_t>(len));
+}
+
+// Periods below this make rows too short to walk one by one; they are tiled instead.
+constexpr std::size_t short_period = 16;
+constexpr std::size_t tile_size = 256;
+
 template <class T, class F>
 void binary_rows(F f, const Array<T>& a, const Array<T>& b, Array<T>& out) {
     const T* pa = a.data();
     const T* pb = b.data();
     T* po = out.data();
+    std::size_t total = out.size();
+    // A full input and a short periodic one: repeat the period into a tile once, then run flat loops.
+    bool a_full = a.size() == total;
+    const Array<T>& small = a_full ? b : a;
+    std::size_t period = small.size();
+    if ((a_full || b.size() == total) && period > 1 && period < short_period && total > tile_size &&
+        periodic(small.shape(), out.shape())) {
+        alignas(64) std::array<T, tile_size> tile;
+        std::size_t chunk = tile_size / period * period;
+        for (std::size_t i = 0; i < chunk; i += period) {
+            std::copy(small.data(), small.data() + period, tile.data() + i);
+        }
+        const T* full = a_full ? pa : pb;
+        for (std::size_t start = 0; start < total; start += chunk) {
+            std::size_t n = std::min(chunk, total - start);
+            const T* x = full + start;
+            T* y = po + start;
+            if (a_full) {
+                for (std::size_t i = 0; i < n; ++i) y[i] = f(x[i], tile[i]);
+            } else {
+                for (std::size_t i = 0; i < n; ++i) y[i] = f(tile[i], x[i]);
+            }
+        }
+        return;
+    }
     for_each_row<2>(out.shape(), {&a.shape(), &b.shape()},
                     [&](std::size_t o, const std::array<std::size_t, 2>& in, std::size_t n,
                         const std::array<std::ptrdiff_t, 2>& s) {
@@ -267,12 +311,54 @@ void broadcast_to(const Array<T>& x, Array<T>& out) {
                     });
 }
 
+namespace {
+
+// A sum in double over eight independent partial sums: the adds pipeline instead of waiting on
+// each other, and a long float sum keeps its precision.
+template <class T>
+double sum_row(const T* row, std::size_t n) {
+    std::array<double, 8> acc{};
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        for (std::size_t l = 0; l < 8; ++l) {
+            acc[l] += row[i + l];
+        }
+    }
+    for (; i < n; ++i) {
+        acc[0] += row[i];
+    }
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+}  // namespace
+
 template <class T>
 void sum_to(const Array<T>& x, Array<T>& out, bool first_only) {
     // Walks x's shape with out broadcast to it: each row of x adds into out's matching row. Rows that
-    // collapse to one element are summed in double, so long float sums keep their precision.
+    // collapse to one element are summed in double.
     T* po = out.data();
     const T* px = x.data();
+    std::size_t period = out.size();
+    if (!first_only && period > 1 && period < short_period && x.size() > tile_size && periodic(out.shape(), x.shape())) {
+        // A bias gradient, (batch, n) summed to (n,) with n small: add x into a tile a chunk at a time
+        // (flat, vectorised), then fold the tile's copies of the period together.
+        alignas(64) std::array<double, tile_size> tile{};
+        std::size_t chunk = tile_size / period * period;
+        for (std::size_t start = 0; start < x.size(); start += chunk) {
+            std::size_t n = std::min(chunk, x.size() - start);
+            for (std::size_t i = 0; i < n; ++i) {
+                tile[i] += px[start + i];
+            }
+        }
+        for (std::size_t c = 0; c < period; ++c) {
+            double acc = 0;
+            for (std::size_t i = c; i < chunk; i += period) {
+                acc += tile[i];
+            }
+            po[c] = static_cast<T>(acc);
+        }
+        return;
+    }
     std::fill(po, po + out.size(), T(0));
     std::vector<bool> seen;
     if (first_only) {
@@ -294,9 +380,7 @@ void sum_to(const Array<T>& x, Array<T>& out, bool first_only) {
                         } else if (s[0] == 1) {
                             for (std::size_t i = 0; i < n; ++i) target[i] += row[i];
                         } else {
-                            double acc = 0;
-                            for (std::size_t i = 0; i < n; ++i) acc += row[i];
-                            *target += static_cast<T>(acc);
+                            *target += static_cast<T>(sum_row(row, n));
                         }
                     });
 }

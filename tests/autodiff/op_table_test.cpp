@@ -72,6 +72,9 @@ std::vector<Case> binary(std::function<Var<double>(const Var<double>&, const Var
         {"(3, 1) and (1, 4)", in({3, 1}, {1, 4}), f, 0},
         {"() and (2, 3)", in({}, {2, 3}), f, 0},
         {"(2, 3, 4) and (3, 1)", in({2, 3, 4}, {3, 1}), f, 1},
+        // Long enough, with a short period, for the tiled kernels.
+        {"(40, 8) and (8,)", in({40, 8}, {8}), f, 1},
+        {"(1, 3) and (100, 1, 3)", in({1, 3}, {100, 1, 3}), f, 0},
     };
 }
 
@@ -133,6 +136,7 @@ std::map<std::string, std::vector<Case>> specs() {
         {"(3, 4) to (4,)", {{{3, 4}}}, [](const Vars& v) { return sum_to(v[0], {4}); }},
         {"(3, 4) to (3, 1)", {{{3, 4}}}, [](const Vars& v) { return sum_to(v[0], {3, 1}); }},
         {"(2, 3, 4) to (1, 3, 1)", {{{2, 3, 4}}}, [](const Vars& v) { return sum_to(v[0], {1, 3, 1}); }},
+        {"(70, 2, 3) to (2, 3)", {{{70, 2, 3}}}, [](const Vars& v) { return sum_to(v[0], {2, 3}); }},
     };
     s["broadcast_to"] = {
         {"(4,) to (3, 4)", {{{4}}}, [](const Vars& v) { return broadcast_to(v[0], {3, 4}); }, 0},
@@ -167,6 +171,9 @@ std::map<std::string, std::vector<Case>> specs() {
     s["matmul"] = {
         {"(3, 4) x (4, 5)", {{{3, 4}}, {{4, 5}}}, [](const Vars& v) { return matmul(v[0], v[1]); }},
         {"(1, 3) x (3, 2)", {{{1, 3}}, {{3, 2}}}, [](const Vars& v) { return matmul(v[0], v[1]); }},
+        // Tiny inner and outer dimensions with a long one: the product's special kernels.
+        {"(9, 2) x (2, 3)", {{{9, 2}}, {{2, 3}}}, [](const Vars& v) { return matmul(v[0], v[1]); }},
+        {"(9, 1) x (1, 1)", {{{9, 1}}, {{1, 1}}}, [](const Vars& v) { return matmul(v[0], v[1]); }},
         {"(4, 4) x (4, 4)", {{{4, 4}}, {{4, 4}}}, [](const Vars& v) { return matmul(v[0], v[1]); }, -1, true},
     };
     return s;
