@@ -13,41 +13,12 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "ring_data.hpp"
 #include "tapegrad/autodiff.hpp"
 
 using namespace tapegrad;
 
 namespace {
-
-// Angle uniform, radius standard normal: a ring smeared through the origin. Standardised per column.
-Array<float> make_points(std::size_t n, std::uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    std::uniform_real_distribution<double> angle(0, 2 * std::numbers::pi);
-    std::normal_distribution<double> radius;
-    Array<float> x = xt::empty<float>(Shape{n, 2});
-    for (std::size_t i = 0; i < n; ++i) {
-        double a = angle(rng);
-        double r = radius(rng);
-        x(i, 0) = static_cast<float>(r * std::cos(a));
-        x(i, 1) = static_cast<float>(r * std::sin(a));
-    }
-    for (std::size_t c = 0; c < 2; ++c) {
-        double mean = 0;
-        double sq = 0;
-        for (std::size_t i = 0; i < n; ++i) {
-            mean += x(i, c);
-        }
-        mean /= static_cast<double>(n);
-        for (std::size_t i = 0; i < n; ++i) {
-            sq += (x(i, c) - mean) * (x(i, c) - mean);
-        }
-        double sd = std::sqrt(sq / static_cast<double>(n));
-        for (std::size_t i = 0; i < n; ++i) {
-            x(i, c) = static_cast<float>((x(i, c) - mean) / sd);
-        }
-    }
-    return x;
-}
 
 struct Layer {
     Var<float> weight;  // (in, out)
@@ -69,7 +40,6 @@ Layer make_layer(std::size_t in, std::size_t out, std::size_t index, std::mt1993
 }  // namespace
 
 int main(int argc, char** argv) {
-    prefer_fast_blas_kernel(argv);
     CLI::App app{"tapegrad demo: the 2-1-1-1-2 tanh autoencoder on 1000 points in the plane"};
     std::string out_dir = "runs/demo";
     int steps = 1000;
@@ -78,14 +48,16 @@ int main(int argc, char** argv) {
     app.add_option("--out", out_dir, "folder for results.json");
     app.add_option("--steps", steps, "gradient descent steps")->check(CLI::PositiveNumber);
     app.add_option("--lr", lr, "learning rate")->check(CLI::PositiveNumber);
+    int threads = 1;
     app.add_option("--seed", seed, "seed of the data and the weights");
+    app.add_option("--threads", threads, "BLAS threads")->check(CLI::PositiveNumber);
     CLI11_PARSE(app, argc, argv);
+    configure_blas(argv, threads);
 
-    set_blas_threads(1);
     fmt::print("tapegrad demo: 2 -> 1 -> 1 -> 1 -> 2 tanh autoencoder, 1000 points, full-batch GD, lr {}\n", lr);
     fmt::print("BLAS: {}\n", blas_summary());
 
-    Var<float> x(make_points(1000, seed));
+    Var<float> x(examples::ring_points(1000, seed));
     std::mt19937_64 rng(seed + 1);
     std::vector<std::size_t> sizes = {2, 1, 1, 1, 2};
     std::vector<Layer> layers;

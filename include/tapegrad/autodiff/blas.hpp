@@ -20,10 +20,13 @@ BlasInfo blas_info();
 std::string blas_summary();
 void set_blas_threads(int threads);
 
-// For programs, called first in main: when OpenBLAS detected a generic kernel on a CPU with AVX2 or
-// AVX-512 and the user has not set OPENBLAS_CORETYPE, sets it to the fast kernel and runs the program
-// again (OpenBLAS reads the variable once, when it loads). A user's own setting always wins. Returns
-// only when nothing needs to change. Tests never call this.
-void prefer_fast_blas_kernel(char** argv);
+// For programs, called first in main. OpenBLAS reads its settings once, when it loads, so this sets
+// them and runs the program again when they differ from what it wants:
+// - threads: OPENBLAS_NUM_THREADS, unless the user set it or OMP_NUM_THREADS. Lowering the count later
+//   leaves OpenBLAS's extra workers spinning on the other cores, which slows small products here.
+// - the kernel: when OpenBLAS detected a generic one on a CPU with AVX2 or AVX-512 and the user has not
+//   set OPENBLAS_CORETYPE, the Haswell kernel.
+// A user's own setting always wins. Returns when nothing needs to change. Tests never call this.
+void configure_blas(char** argv, int threads = 1);
 
 }  // namespace tapegrad
