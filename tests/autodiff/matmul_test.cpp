@@ -1,2 +1,190 @@
+// matmul: forward against a plain triple loop in double, from (1, 1) x (1, 1) to (128, 784) x (784, 8),
+// with the error bound of a float dot product; k = 0 (zeros) and m or n = 0 (empty); the errors for
+// shapes that do not fit; and backward with a random seed (dA = dy B^T, dB = A^T dy by loops) and
+// twice. Gradient checks live in op_table_test.cpp.
+#include <cmath>
+#include <limits>
+
 #include "helpers.hpp"
-TEST_CASE("placeholder") { CHECK(true); }
+#include "tapegrad/autodiff/testing.hpp"
+
+using namespace tapegrad;
+using test::random_array;
+
+namespace {
+
+// C = A B by a triple loop, in double; and |A| |B|, which bounds the rounding error of each element.
+struct Product {
+    Array<double> c;
+    Array<double> abs_c;
+};
+
+template <class T>
+Product product_ref(const Array<T>& a, const Array<T>& b, bool ta = false, bool tb = false) {
+    std::size_t m = a.shape()[ta ? 1 : 0];
+    std::size_t k = a.shape()[ta ? 0 : 1];
+    std::size_t n = b.shape()[tb ? 0 : 1];
+    Product p{xt::zeros<double>(Shape{m, n}), xt::zeros<double>(Shape{m, n})};
+    for (std::size_t i = 0; i < m; ++i) {
+        for (std::size_t j = 0; j < n; ++j) {
+            for (std::size_t l = 0; l < k; ++l) {
+                double x = ta ? a(l, i) : a(i, l);
+                double y = tb ? b(j, l) : b(l, j);
+                p.c(i, j) += x * y;
+                p.abs_c(i, j) += std::abs(x * y);
+            }
+        }
+    }
+    return p;
+}
+
+// Whether got matches the reference within the standard bound for a sum of k products in T:
+// |error| <= k * eps * sum |a_il b_lj| (Higham, Accuracy and Stability, 3.5), whatever order BLAS adds in.
+template <class T>
+bool matches(const Array<T>& got, const Product& want, std::size_t k) {
+    if (got.shape() != want.c.shape()) {
+        return false;
+    }
+    double eps = std::numeric_limits<T>::epsilon();
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        double bound = static_cast<double>(k + 1) * eps * want.abs_c.data()[i] + std::numeric_limits<T>::min();
+        if (!(std::abs(got.data()[i] - want.c.data()[i]) <= bound)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// Leaves a buffer of this shape's size in the pool and fills the pool with NaN, so that an op that
+// does not write all of its output shows.
+template <class T>
+void poison_buffer(const Shape& shape) {
+    exp(Var<T>(random_array<T>(shape, 9)));
+    testing::poison_pool<T>();
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("matmul matches a triple loop", T, float, double) {
+    Shape a_shape;
+    Shape b_shape;
+    SUBCASE("(1, 1) x (1, 1)") { a_shape = {1, 1}; b_shape = {1, 1}; }
+    SUBCASE("(3, 4) x (4, 5)") { a_shape = {3, 4}; b_shape = {4, 5}; }
+    SUBCASE("(1, 7) x (7, 1)") { a_shape = {1, 7}; b_shape = {7, 1}; }
+    SUBCASE("(7, 1) x (1, 7)") { a_shape = {7, 1}; b_shape = {1, 7}; }
+    SUBCASE("(17, 33) x (33, 9)") { a_shape = {17, 33}; b_shape = {33, 9}; }
+    SUBCASE("(64, 64) x (64, 64)") { a_shape = {64, 64}; b_shape = {64, 64}; }
+    SUBCASE("(128, 784) x (784, 8)") { a_shape = {128, 784}; b_shape = {784, 8}; }
+    CAPTURE(a_shape);
+    CAPTURE(b_shape);
+    Var<T> a(random_array<T>(a_shape, 1));
+    Var<T> b(random_array<T>(b_shape, 2));
+    Var<T> c = matmul(a, b);
+    CHECK(c.shape() == Shape{a_shape[0], b_shape[1]});
+    CHECK(matches<T>(c.value(), product_ref(a.value(), b.value()), a_shape[1]));
+}
+
+TEST_CASE_TEMPLATE("matmul with k = 0 is zeros, even in a buffer from the pool", T, float, double) {
+    poison_buffer<T>({3, 4});
+    Var<T> a = Var<T>::parameter(xt::zeros<T>(Shape{3, 0}), "a");
+    Var<T> b = Var<T>::parameter(xt::zeros<T>(Shape{0, 4}), "b");
+    Var<T> c = matmul(a, b);
+    REQUIRE(c.shape() == Shape{3, 4});
+    CHECK(test::all_close<T>(c.value(), xt::zeros<T>(Shape{3, 4}), 0));
+    backward(c, Var<T>(random_array<T>({3, 4}, 3)));
+    CHECK(a.grad().shape() == Shape{3, 0});
+    CHECK(b.grad().shape() == Shape{0, 4});
+}
+
+TEST_CASE_TEMPLATE("matmul with m = 0 or n = 0 is empty, and the other input's gradient is zeros", T, float,
+                   double) {
+    poison_buffer<T>({5, 3});
+    poison_buffer<T>({4, 5});
+    SUBCASE("m = 0: (0, 5) x (5, 3)") {
+        Var<T> a = Var<T>::parameter(xt::zeros<T>(Shape{0, 5}), "a");
+        Var<T> b = Var<T>::parameter(random_array<T>({5, 3}, 1), "b");
+        Var<T> c = matmul(a, b);
+        CHECK(c.shape() == Shape{0, 3});
+        backward(c, Var<T>(xt::zeros<T>(Shape{0, 3})));
+        CHECK(a.grad().shape() == Shape{0, 5});
+        CHECK(test::all_close<T>(b.grad().value(), xt::zeros<T>(Shape{5, 3}), 0));
+    }
+    SUBCASE("n = 0: (4, 5) x (5, 0)") {
+        Var<T> a = Var<T>::parameter(random_array<T>({4, 5}, 1), "a");
+        Var<T> b = Var<T>::parameter(xt::zeros<T>(Shape{5, 0}), "b");
+        Var<T> c = matmul(a, b);
+        CHECK(c.shape() == Shape{4, 0});
+        backward(c, Var<T>(xt::zeros<T>(Shape{4, 0})));
+        CHECK(test::all_close<T>(a.grad().value(), xt::zeros<T>(Shape{4, 5}), 0));
+        CHECK(b.grad().shape() == Shape{5, 0});
+    }
+}
+
+TEST_CASE_TEMPLATE("matmul errors print both shapes", T, float, double) {
+    auto v = [](Shape shape) { return Var<T>(random_array<T>(shape, 1)); };
+    CHECK_THROWS_WITH_AS(matmul(v({32, 64}), v({32, 16})), "matmul: inner dimensions differ: (32, 64) x (32, 16)",
+                         ShapeError);
+    CHECK_THROWS_WITH_AS(matmul(v({3, 0}), v({1, 4})), "matmul: inner dimensions differ: (3, 0) x (1, 4)",
+                         ShapeError);
+    CHECK_THROWS_WITH_AS(matmul(v({3}), v({3, 4})), "matmul: needs 2-D values: (3,) x (3, 4)", ShapeError);
+    CHECK_THROWS_WITH_AS(matmul(v({3, 4}), v({4})), "matmul: needs 2-D values: (3, 4) x (4,)", ShapeError);
+    CHECK_THROWS_WITH_AS(matmul(v({}), v({2, 2})), "matmul: needs 2-D values: () x (2, 2)", ShapeError);
+    CHECK_THROWS_WITH_AS(matmul(v({2, 3, 4}), v({4, 5})), "matmul: needs 2-D values: (2, 3, 4) x (4, 5)",
+                         ShapeError);
+}
+
+TEST_CASE_TEMPLATE("matmul backward with a random seed: dA = dy B^T and dB = A^T dy, accumulating", T, float,
+                   double) {
+    testing::poison_pool<T>();  // backward buffers come from the pool: unwritten elements show as NaN
+    Shape a_shape;
+    Shape b_shape;
+    SUBCASE("(1, 1) x (1, 1)") { a_shape = {1, 1}; b_shape = {1, 1}; }
+    SUBCASE("(3, 4) x (4, 5)") { a_shape = {3, 4}; b_shape = {4, 5}; }
+    SUBCASE("(5, 1) x (1, 2)") { a_shape = {5, 1}; b_shape = {1, 2}; }
+    SUBCASE("(128, 784) x (784, 8)") { a_shape = {128, 784}; b_shape = {784, 8}; }
+    CAPTURE(a_shape);
+    CAPTURE(b_shape);
+    Var<T> a = Var<T>::parameter(random_array<T>(a_shape, 1), "a");
+    Var<T> b = Var<T>::parameter(random_array<T>(b_shape, 2), "b");
+    Var<T> dy(random_array<T>({a_shape[0], b_shape[1]}, 3));
+    Product da = product_ref(dy.value(), b.value(), false, true);
+    Product db = product_ref(a.value(), dy.value(), true, false);
+    std::size_t n = b_shape[1];
+    std::size_t m = a_shape[0];
+
+    Var<T> c = matmul(a, b);
+    backward(c, dy, {.retain_graph = true});
+    CHECK(matches<T>(a.grad().value(), da, n));
+    CHECK(matches<T>(b.grad().value(), db, m));
+
+    backward(c, dy);
+    Product da2{2.0 * da.c, 2.0 * da.abs_c};
+    Product db2{2.0 * db.c, 2.0 * db.abs_c};
+    CHECK(matches<T>(a.grad().value(), da2, n + 1));
+    CHECK(matches<T>(b.grad().value(), db2, m + 1));
+
+    a.zero_grad();
+    b.zero_grad();
+    backward(matmul(a, b), dy);
+    CHECK(matches<T>(a.grad().value(), da, n));
+    CHECK(matches<T>(b.grad().value(), db, m));
+}
+
+TEST_CASE_TEMPLATE("matmul backward with one constant input, and with the same value on both sides", T, float,
+                   double) {
+    testing::poison_pool<T>();  // backward buffers come from the pool: unwritten elements show as NaN
+    Var<T> w = Var<T>::parameter(random_array<T>({4, 4}, 1), "w");
+    Var<T> x(random_array<T>({3, 4}, 2));
+    Var<T> dy(random_array<T>({3, 4}, 3));
+    backward(matmul(x, w), dy);
+    CHECK(matches<T>(w.grad().value(), product_ref(x.value(), dy.value(), true, false), 3));
+    CHECK_FALSE(x.grad().defined());
+    w.zero_grad();
+
+    // d(W W) = dy W^T + W^T dy: both contributions reach the one leaf.
+    Var<T> seed(random_array<T>({4, 4}, 4));
+    backward(matmul(w, w), seed);
+    Product left = product_ref(seed.value(), w.value(), false, true);
+    Product right = product_ref(w.value(), seed.value(), true, false);
+    CHECK(matches<T>(w.grad().value(), Product{left.c + right.c, left.abs_c + right.abs_c}, 9));
+}

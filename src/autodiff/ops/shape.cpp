@@ -128,10 +128,12 @@ constexpr OpInfo rows[] = {
     op_info<ScatterRows>("shape"), op_info<Slice>("shape"),     op_info<Concat>("shape"),
 };
 
-void check_rows(std::string_view op, std::span<const std::size_t> rows, std::size_t n_rows, const Shape& shape) {
+// `what` says whose rows they are: the input's shape for gather_rows, the output's row count for
+// scatter_rows.
+void check_rows(std::string_view op, std::span<const std::size_t> rows, std::size_t n_rows, std::string_view what) {
     for (std::size_t r : rows) {
         if (r >= n_rows) {
-            throw_value_error(fmt::format("{}: row {} out of range for {} rows ({})", op, r, n_rows, to_string(shape)));
+            throw_value_error(fmt::format("{}: row {} out of range for {}", op, r, what));
         }
     }
 }
@@ -171,7 +173,7 @@ Var<T> gather_rows(const Var<T>& x, std::span<const std::size_t> rows) {
     if (x.ndim() == 0) {
         detail::throw_shape_error("gather_rows: needs at least 1 dimension, got ()");
     }
-    detail::check_rows(detail::GatherRows::name, rows, x.shape()[0], x.shape());
+    detail::check_rows(detail::GatherRows::name, rows, x.shape()[0], to_string(x.shape()));
     Shape shape = x.shape();
     shape[0] = rows.size();
     Var<T> y = detail::empty<T>(shape);
@@ -190,7 +192,7 @@ Var<T> scatter_rows(const Var<T>& x, std::span<const std::size_t> rows, std::siz
         detail::throw_shape_error(fmt::format("scatter_rows: {} rows of index for a value of shape {}", rows.size(),
                                               to_string(x.shape())));
     }
-    detail::check_rows(detail::ScatterRows::name, rows, n_rows, x.shape());
+    detail::check_rows(detail::ScatterRows::name, rows, n_rows, fmt::format("an output of {} rows", n_rows));
     Shape shape = x.shape();
     shape[0] = n_rows;
     Var<T> y = detail::full<T>(shape, T(0));
