@@ -55,6 +55,14 @@ bool all_close(const Array<T>& a, const Array<T>& b, double tol) {
     return true;
 }
 
+// got (in T) against a double reference, with all_close's mixed absolute/relative tolerance.
+template <class T>
+bool close_to(const Array<T>& got, const Array<double>& want, double tol) {
+    Array<double> widened = xt::empty<double>(got.shape());
+    std::copy(got.begin(), got.end(), widened.begin());
+    return all_close<double>(widened, want, tol);
+}
+
 // Tolerance for comparing with a double reference: float rounding, or double's.
 template <class T>
 constexpr double tolerance() {

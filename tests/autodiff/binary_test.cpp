@@ -12,14 +12,10 @@
 #include "tapegrad/autodiff/testing.hpp"
 
 using namespace tapegrad;
+using test::close_to;
 using test::random_array;
 
 namespace {
-
-template <class T>
-bool close_to(const Array<T>& got, const Array<double>& want, double tol) {
-    return test::all_close<double>(xt::cast<double>(got), want, tol);
-}
 
 // The flat index of the element of an input of shape `in` that numpy's broadcasting reads for the
 // element `flat` of an output of shape `out`.

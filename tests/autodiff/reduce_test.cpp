@@ -8,14 +8,10 @@
 #include "tapegrad/autodiff/testing.hpp"
 
 using namespace tapegrad;
+using test::close_to;
 using test::random_array;
 
 namespace {
-
-template <class T>
-bool close_to(const Array<T>& got, const Array<double>& want, double tol) {
-    return test::all_close<double>(xt::cast<double>(got), want, tol);
-}
 
 template <class T>
 Array<T> filled(const Shape& shape, T value) {

@@ -11,15 +11,10 @@
 #include "tapegrad/autodiff/testing.hpp"
 
 using namespace tapegrad;
+using test::close_to;
 using test::random_array;
 
 namespace {
-
-// got (in T) against a double reference, with helpers.hpp's mixed absolute/relative tolerance.
-template <class T>
-bool close_to(const Array<T>& got, const Array<double>& want, double tol) {
-    return test::all_close<double>(xt::cast<double>(got), want, tol);
-}
 
 template <class T>
 Array<double> map_ref(const Array<T>& x, const std::function<double(double)>& f) {
