@@ -55,6 +55,23 @@ bool all_close(const Array<T>& a, const Array<T>& b, double tol) {
     return true;
 }
 
+// The flat index of the element of an input of shape `in` that numpy's broadcasting reads for the
+// element `flat` of an output of shape `out`: an independent reference for the broadcasting kernels.
+inline std::size_t source(const Shape& out, const Shape& in, std::size_t flat) {
+    std::size_t lead = out.size() - in.size();
+    std::size_t index = 0;
+    std::size_t stride = 1;
+    for (std::size_t d = out.size(); d-- > 0;) {
+        std::size_t i = flat % out[d];
+        flat /= out[d];
+        if (d >= lead) {
+            index += (in[d - lead] == 1 ? 0 : i) * stride;
+            stride *= in[d - lead];
+        }
+    }
+    return index;
+}
+
 // got (in T) against a double reference, with all_close's mixed absolute/relative tolerance.
 template <class T>
 bool close_to(const Array<T>& got, const Array<double>& want, double tol) {

@@ -14,26 +14,9 @@
 using namespace tapegrad;
 using test::close_to;
 using test::random_array;
+using test::source;
 
 namespace {
-
-// The flat index of the element of an input of shape `in` that numpy's broadcasting reads for the
-// element `flat` of an output of shape `out`.
-std::size_t source(const Shape& out, const Shape& in, std::size_t flat) {
-    std::size_t lead = out.size() - in.size();
-    std::size_t index = 0;
-    std::size_t stride = 1;
-    for (std::size_t d = out.size(); d-- > 0;) {
-        std::size_t i = flat % out[d];
-        flat /= out[d];
-        if (d >= lead) {
-            std::size_t dim = in[d - lead];
-            index += (dim == 1 ? 0 : i) * stride;
-            stride *= dim;
-        }
-    }
-    return index;
-}
 
 std::size_t elements(const Shape& shape) {
     std::size_t n = 1;

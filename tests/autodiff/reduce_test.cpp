@@ -10,6 +10,7 @@
 using namespace tapegrad;
 using test::close_to;
 using test::random_array;
+using test::source;
 
 namespace {
 
@@ -50,23 +51,6 @@ Array<double> sum_axis_ref(const Array<T>& x, std::size_t axis) {
         }
     }
     return r;
-}
-
-// The flat index of the element of a value of shape `in` that broadcasting to `out` reads for the
-// element `flat` of `out`.
-std::size_t source(const Shape& out, const Shape& in, std::size_t flat) {
-    std::size_t lead = out.size() - in.size();
-    std::size_t index = 0;
-    std::size_t stride = 1;
-    for (std::size_t d = out.size(); d-- > 0;) {
-        std::size_t i = flat % out[d];
-        flat /= out[d];
-        if (d >= lead) {
-            index += (in[d - lead] == 1 ? 0 : i) * stride;
-            stride *= in[d - lead];
-        }
-    }
-    return index;
 }
 
 // x broadcast to `to`, and x (of shape `big`) summed down to `to`, by loops over source().
