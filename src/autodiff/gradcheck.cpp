@@ -34,12 +34,6 @@ std::vector<std::size_t> unravel(const Shape& shape, std::size_t flat) {
     return index;
 }
 
-// One evaluation of f with the kinks it passed noted.
-struct Sample {
-    double value = 0;
-    std::vector<detail::KinkNote> kinks;
-};
-
 class Checker {
 public:
     Checker(std::string label, const ScalarFunction& f, std::span<const Var<double>> inputs,
@@ -117,38 +111,44 @@ private:
         return out;
     }
 
-    Sample sample() {
-        std::vector<detail::KinkNote> notes;
-        detail::kink_log = &notes;
-        Sample s;
-        try {
-            s.value = call().item();
-        } catch (...) {
-            detail::kink_log = nullptr;
-            throw;
+    // One evaluation of f for a finite difference, with the kinks it passed noted. It runs without
+    // recording, which is faster, unless f needs the tape itself (a loss that takes a gradient inside,
+    // as gradgradcheck's does): then f throws a GraphError, and this and later evaluations record.
+    double sample(std::vector<detail::KinkNote>& kinks) {
+        kinks.clear();
+        detail::kink_log = &kinks;
+        struct Reset {
+            ~Reset() { detail::kink_log = nullptr; }
+        } reset;
+        if (!record_numeric_) {
+            try {
+                NoGrad off;
+                return call().item();
+            } catch (const GraphError&) {
+                record_numeric_ = true;
+                kinks.clear();
+            }
         }
-        detail::kink_log = nullptr;
-        s.kinks = std::move(notes);
-        return s;
+        return call().item();
     }
 
-    // The central difference along `direction` (a flat array the size of input k, or a single element),
-    // and the first kink that the two evaluations fell on different sides of.
+    // The central difference along a direction that `shift` moves the input by, and the first kink
+    // that the two evaluations fell on different sides of.
     double central(const std::function<void(double)>& shift, std::string& kink) {
         shift(options_.eps);
-        Sample plus = sample();
+        double plus = sample(plus_kinks_);
         shift(-2 * options_.eps);
-        Sample minus = sample();
+        double minus = sample(minus_kinks_);
         shift(options_.eps);
         kink.clear();
-        std::size_t n = std::min(plus.kinks.size(), minus.kinks.size());
+        std::size_t n = std::min(plus_kinks_.size(), minus_kinks_.size());
         for (std::size_t i = 0; i < n; ++i) {
-            if (plus.kinks[i].hash != minus.kinks[i].hash) {
-                kink = plus.kinks[i].op;
+            if (plus_kinks_[i].hash != minus_kinks_[i].hash) {
+                kink = plus_kinks_[i].op;
                 break;
             }
         }
-        return (plus.value - minus.value) / (2 * options_.eps);
+        return (plus - minus) / (2 * options_.eps);
     }
 
     // Folds one comparison into the input's check.
@@ -242,6 +242,9 @@ private:
     Clock::time_point last_log_;
     std::size_t evaluations_ = 0;
     double worst_badness_ = -1;
+    bool record_numeric_ = false;
+    std::vector<detail::KinkNote> plus_kinks_;
+    std::vector<detail::KinkNote> minus_kinks_;
 };
 
 std::string index_text(const std::vector<std::size_t>& index, bool fast) {
@@ -355,6 +358,7 @@ GradcheckReport gradgradcheck(const ScalarFunction& f, std::span<const Var<doubl
         w.emplace_back(std::move(values));
     }
     ScalarFunction h = [&]() {
+        GradMode on(true);  // h takes a gradient inside: it needs the tape even in a finite difference
         Var<double> y = f();
         Var<double> total = Var<double>::scalar(0);
         if (!y.requires_grad()) {

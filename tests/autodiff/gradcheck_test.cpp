@@ -170,3 +170,19 @@ TEST_CASE("gradgradcheck checks Hessian-vector products") {
     Var<double> x = test::random_param<double>({3}, 4, "x");
     CHECK(gradgradcheck([&] { return sum(x * 3.0); }, {x}));
 }
+
+TEST_CASE("a loss that takes a gradient inside is checked too: finite differences then record") {
+    // A contractive-style penalty: the squared norm of d(sum tanh(x w))/dx, through create_graph.
+    Model m;
+    auto penalty = [&] {
+        Var<double> x = Var<double>::parameter(m.x.value(), "x");
+        Var<double> y = sum(tanh(matmul(x, m.w)));
+        std::vector<Var<double>> in = {x};
+        Var<double> dx = grad(y, std::span<const Var<double>>(in), {.create_graph = true})[0];
+        return sum(dx * dx);
+    };
+    std::vector<Var<double>> params = {m.w};
+    GradcheckReport report = gradcheck(penalty, params);
+    CHECK(report);
+    CHECK(report.evaluations == gradcheck_cost(params) + 1);  // the one evaluation that found out
+}

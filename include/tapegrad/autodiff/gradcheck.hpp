@@ -85,7 +85,10 @@ GradcheckReport gradgradcheck(const ScalarFunction& f, std::span<const Var<doubl
 GradcheckReport gradgradcheck(const ScalarFunction& f, std::initializer_list<Var<double>> inputs,
                               const GradcheckOptions& options = {});
 
-// The number of calls of f a check with these options makes.
+// The number of calls of f a check with these options makes: one for the analytic gradient and two per
+// element (or direction). Finite differences evaluate f without recording onto the tape; a function
+// that needs the tape itself (one that takes a gradient inside) costs one call more, the one that
+// finds out.
 std::size_t gradcheck_cost(std::span<const Var<double>> inputs, const GradcheckOptions& options = {});
 
 }  // namespace tapegrad
