@@ -5,7 +5,10 @@ SHELL := /bin/bash
 
 BUILD ?= build
 PACKAGES := g++ meson ninja-build pkg-config xtensor-dev libxtensor-blas-dev libxsimd-dev libopenblas-dev \
-            liblapack-dev libfmt-dev doctest-dev nlohmann-json3-dev libcli11-dev
+            liblapack-dev libfmt-dev doctest-dev nlohmann-json3-dev libcli11-dev zlib1g-dev libzip-dev \
+            python3-numpy
+# Fashion-MNIST is installed by the commands that read it, never committed.
+DATA_PACKAGES := dataset-fashion-mnist
 BENCH_PACKAGES := python3-torch python3-numpy
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -19,12 +22,15 @@ if [ -n "$$missing" ]; then \
 fi
 endef
 
-.PHONY: all deps bench-deps build test demo bench clean
+.PHONY: all deps data-deps bench-deps build test demo bench clean
 
 all: build
 
 deps:
 	@$(call install_missing,$(PACKAGES))
+
+data-deps: deps
+	@$(call install_missing,$(DATA_PACKAGES))
 
 bench-deps: deps
 	@$(call install_missing,$(BENCH_PACKAGES))
@@ -36,7 +42,7 @@ build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
 # meson runs every test binary; each prints doctest's summary, and the last line adds them up.
-test: build
+test: build data-deps
 	meson test -C $(BUILD) --print-errorlogs --verbose 2>&1 | tee $(BUILD)/test-output.txt
 	@awk -F'|' '/\[doctest\] test cases:/ { split($$2, p, " "); split($$3, f, " "); passed += p[1]; failed += f[1] } \
 	  END { printf "%d passed, %d failed\n", passed, failed; exit failed > 0 }' $(BUILD)/test-output.txt
