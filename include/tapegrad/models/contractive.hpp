@@ -1,0 +1,31 @@
+// Contractive autoencoder (Rifai et al. 2011): MSE + lambda * ||J||_F^2, J the Jacobian of the code with
+// respect to the input, averaged over the batch. The penalty is a gradient, so the loss differentiates
+// through a backward pass recorded with create_graph: one per latent unit.
+#pragma once
+
+#include "tapegrad/models/autoencoder.hpp"
+
+namespace tapegrad::models {
+
+struct ContractiveOptions {
+    double lambda = 1e-3;
+};
+
+template <class T>
+class ContractiveAutoencoder : public Autoencoder<T> {
+public:
+    ContractiveAutoencoder(AutoencoderConfig config, ContractiveOptions options);
+    Var<T> loss(const Var<T>& x) override;
+    // sum over samples of ||d code / d x||_F^2, divided by the batch size.
+    Var<T> jacobian_penalty(const Var<T>& x);
+    std::string variant() const override { return "contractive"; }
+    std::string options_json() const override;
+
+private:
+    ContractiveOptions options_;
+};
+
+extern template class ContractiveAutoencoder<float>;
+extern template class ContractiveAutoencoder<double>;
+
+}  // namespace tapegrad::models

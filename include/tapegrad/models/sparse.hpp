@@ -1,0 +1,33 @@
+// Sparse autoencoder, the UFLDL objective (Ng, CS294A notes):
+//   MSE + beta * sum_j KL(rho || rho_hat_j) + lambda / 2 * sum ||W||^2,
+// where rho_hat_j is unit j's mean activation over the batch. The code must lie in (0, 1), so the latent
+// activation is a sigmoid.
+#pragma once
+
+#include "tapegrad/models/autoencoder.hpp"
+
+namespace tapegrad::models {
+
+struct SparseOptions {
+    double rho = 0.05;     // target mean activation
+    double beta = 3.0;     // weight of the sparsity penalty
+    double lambda = 1e-4;  // weight decay on the weights (not the biases)
+};
+
+template <class T>
+class SparseAutoencoder : public Autoencoder<T> {
+public:
+    SparseAutoencoder(AutoencoderConfig config, SparseOptions options);
+    Var<T> loss(const Var<T>& x) override;
+    std::string variant() const override { return "sparse"; }
+    std::string options_json() const override;
+
+private:
+    SparseOptions options_;
+    std::vector<Var<T>> weights_;  // what the decay covers: every weight, no bias
+};
+
+extern template class SparseAutoencoder<float>;
+extern template class SparseAutoencoder<double>;
+
+}  // namespace tapegrad::models

@@ -1,0 +1,45 @@
+// Variational autoencoder (Kingma and Welling 2014): the encoder gives the mean and log-variance of a
+// Gaussian code, z = mu + exp(logvar / 2) * eps with eps ~ N(0, I) (the reparameterisation), and the loss
+// is the negative ELBO: reconstruction term + KL(q(z|x) || N(0, I)), both summed over features and
+// averaged over the batch. encode() gives the mean, so reconstructions and codes are deterministic.
+#pragma once
+
+#include "tapegrad/models/autoencoder.hpp"
+
+namespace tapegrad::models {
+
+struct VariationalOptions {
+    // "mse": a unit-variance Gaussian decoder up to constants, sum of squared errors; "bce": a
+    // Bernoulli decoder, for outputs through a sigmoid and data in [0, 1].
+    std::string reconstruction = "mse";
+    std::uint64_t seed = 0;
+};
+
+template <class T>
+class VariationalAutoencoder : public Autoencoder<T> {
+public:
+    VariationalAutoencoder(AutoencoderConfig config, VariationalOptions options);
+
+    // The posterior's mean and log-variance, each (samples, latent).
+    std::pair<Var<T>, Var<T>> posterior(const Var<T>& x);
+    Var<T> encode(const Var<T>& x) override;
+    Var<T> loss(const Var<T>& x) override;
+    // The ELBO per sample of the last loss() (its negative is the loss), and its two parts.
+    double last_elbo() const { return last_elbo_; }
+    double last_kl() const { return last_kl_; }
+
+    std::string variant() const override { return "variational"; }
+    std::string options_json() const override;
+    NoiseSource& noise() { return noise_; }
+
+private:
+    VariationalOptions options_;
+    NoiseSource noise_;
+    double last_elbo_ = 0;
+    double last_kl_ = 0;
+};
+
+extern template class VariationalAutoencoder<float>;
+extern template class VariationalAutoencoder<double>;
+
+}  // namespace tapegrad::models

@@ -1,0 +1,138 @@
+#include "tapegrad/models/autoencoder.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "tapegrad/autodiff/ops.hpp"
+#include "tapegrad/nn/activations.hpp"
+#include "tapegrad/nn/losses.hpp"
+
+namespace tapegrad::models {
+
+std::string AutoencoderConfig::to_json() const {
+    nlohmann::json j = {{"sizes", sizes},
+                        {"activation", activation},
+                        {"latent_activation", latent_activation},
+                        {"output_activation", output_activation},
+                        {"tied", tied},
+                        {"init", std::string(nn::to_string(init))},
+                        {"seed", seed}};
+    return j.dump();
+}
+
+AutoencoderConfig AutoencoderConfig::from_json(const std::string& text) {
+    try {
+        nlohmann::json j = nlohmann::json::parse(text);
+        AutoencoderConfig c;
+        c.sizes = j.at("sizes").get<std::vector<std::size_t>>();
+        c.activation = j.at("activation").get<std::string>();
+        c.latent_activation = j.at("latent_activation").get<std::string>();
+        c.output_activation = j.at("output_activation").get<std::string>();
+        c.tied = j.at("tied").get<bool>();
+        c.init = nn::parse_init(j.at("init").get<std::string>());
+        c.seed = j.at("seed").get<std::uint64_t>();
+        return c;
+    } catch (const nlohmann::json::exception& e) {
+        tapegrad::detail::throw_value_error(fmt::format("autoencoder config: {}", e.what()));
+    }
+}
+
+template <class T>
+TiedLinear<T>::TiedLinear(const nn::Linear<T>& mirror, std::mt19937_64& rng, nn::Init init) : weight_(mirror.weight()) {
+    // This layer maps mirror.out -> mirror.in.
+    bias_ = this->register_parameter("bias",
+                                     nn::init_bias<T>(init, mirror.out_features(), mirror.in_features(), rng));
+}
+
+template <class T>
+Var<T> TiedLinear<T>::forward(const Var<T>& x) {
+    return matmul(x, transpose(weight_)) + bias_;
+}
+
+template <class T>
+std::string TiedLinear<T>::describe() const {
+    return fmt::format("TiedLinear({}, {}) = {}^T", weight_.shape()[1], weight_.shape()[0], weight_.name());
+}
+
+template <class T>
+Autoencoder<T>::Autoencoder(AutoencoderConfig config) : config_(std::move(config)) {
+    build(config_.sizes.empty() ? 0 : config_.latent_size());
+}
+
+template <class T>
+Autoencoder<T>::Autoencoder(AutoencoderConfig config, std::size_t encoder_output) : config_(std::move(config)) {
+    build(encoder_output);
+}
+
+template <class T>
+void Autoencoder<T>::build(std::size_t encoder_output) {
+    const std::vector<std::size_t>& s = config_.sizes;
+    if (s.size() < 2 || std::find(s.begin(), s.end(), 0) != s.end()) {
+        tapegrad::detail::throw_value_error(fmt::format(
+            "autoencoder: sizes must list at least the input and the latent size, all above 0, got [{}]",
+            fmt::join(s, ", ")));
+    }
+    if (config_.tied && encoder_output != config_.latent_size()) {
+        tapegrad::detail::throw_value_error("autoencoder: tied weights need an encoder that ends at the latent size");
+    }
+    std::mt19937_64 rng(config_.seed);
+    nn::LinearOptions linear{.init = config_.init};
+    auto add_activation = [](nn::Sequential<T>& seq, const std::string& name) {
+        if (name != "identity") {
+            seq.add(nn::make_activation<T>(name));
+        }
+    };
+    encoder_ = &this->register_module("encoder", std::make_shared<nn::Sequential<T>>());
+    std::vector<std::shared_ptr<nn::Linear<T>>> encoder_layers;
+    for (std::size_t i = 0; i + 1 < s.size(); ++i) {
+        bool last = i + 2 == s.size();
+        encoder_layers.push_back(std::make_shared<nn::Linear<T>>(s[i], last ? encoder_output : s[i + 1], rng, linear));
+        encoder_->add(encoder_layers.back());
+        add_activation(*encoder_, last ? config_.latent_activation : config_.activation);
+    }
+    decoder_ = &this->register_module("decoder", std::make_shared<nn::Sequential<T>>());
+    for (std::size_t i = s.size() - 1; i > 0; --i) {
+        if (config_.tied) {
+            decoder_->add(std::make_shared<TiedLinear<T>>(*encoder_layers[i - 1], rng, config_.init));
+        } else {
+            decoder_->add(std::make_shared<nn::Linear<T>>(s[i], s[i - 1], rng, linear));
+        }
+        add_activation(*decoder_, i == 1 ? config_.output_activation : config_.activation);
+    }
+}
+
+template <class T>
+Var<T> Autoencoder<T>::encode(const Var<T>& x) {
+    return (*encoder_)(x);
+}
+
+template <class T>
+Var<T> Autoencoder<T>::decode(const Var<T>& z) {
+    return (*decoder_)(z);
+}
+
+template <class T>
+Var<T> Autoencoder<T>::loss(const Var<T>& x) {
+    return nn::mse(reconstruct(x), x);
+}
+
+template <class T>
+Array<T> Autoencoder<T>::reconstruction_error(const Array<T>& x) {
+    NoGrad off;
+    Var<T> input(x);
+    return nn::mse_per_sample(reconstruct(input), input).value();
+}
+
+template <class T>
+std::string Autoencoder<T>::describe() const {
+    return fmt::format("Autoencoder[{}]({}, {}, latent {}, output {}{})", variant(), fmt::join(config_.sizes, "-"),
+                       config_.activation, config_.latent_activation, config_.output_activation,
+                       config_.tied ? ", tied" : "");
+}
+
+template class Autoencoder<float>;
+template class Autoencoder<double>;
+template class TiedLinear<float>;
+template class TiedLinear<double>;
+
+}  // namespace tapegrad::models

@@ -1,0 +1,159 @@
+// The autoencoder family: structure and names, a double-precision gradient check over every parameter
+// of every variant, training that lowers each loss, and each variant's own behaviour.
+#include <cmath>
+#include <memory>
+
+#include <xtensor/xmath.hpp>
+
+#include "helpers.hpp"
+#include "tapegrad/models/contractive.hpp"
+#include "tapegrad/models/denoising.hpp"
+#include "tapegrad/models/sparse.hpp"
+#include "tapegrad/models/variational.hpp"
+#include "tapegrad/nn/losses.hpp"
+#include "tapegrad/nn/optim.hpp"
+
+using namespace tapegrad;
+using namespace tapegrad::models;
+
+namespace {
+
+AutoencoderConfig small(std::string latent = "tanh", bool tied = false) {
+    return {.sizes = {6, 4, 2}, .activation = "tanh", .latent_activation = latent, .output_activation = "sigmoid",
+            .tied = tied, .init = nn::Init::xavier_uniform, .seed = 3};
+}
+
+// One of each variant, in double, with its noise fixed so that the loss is a function of the parameters.
+std::vector<std::shared_ptr<Autoencoder<double>>> every_variant() {
+    auto denoising = std::make_shared<DenoisingAutoencoder<double>>(small(), DenoisingOptions{.level = 0.3, .seed = 1});
+    denoising->noise().fix(true);
+    auto variational = std::make_shared<VariationalAutoencoder<double>>(small("identity"), VariationalOptions{.seed = 2});
+    variational->noise().fix(true);
+    return {
+        std::make_shared<Autoencoder<double>>(small()),
+        std::make_shared<Autoencoder<double>>(small("tanh", true)),
+        denoising,
+        std::make_shared<SparseAutoencoder<double>>(small("sigmoid"), SparseOptions{.rho = 0.1, .beta = 3, .lambda = 1e-2}),
+        std::make_shared<ContractiveAutoencoder<double>>(small(), ContractiveOptions{.lambda = 0.1}),
+        variational,
+    };
+}
+
+}  // namespace
+
+TEST_CASE("layers and full names follow the sizes; the decoder mirrors the encoder") {
+    Autoencoder<float> ae({.sizes = {6, 4, 2}, .activation = "relu", .output_activation = "sigmoid"});
+    std::vector<std::string> names;
+    for (const auto& p : ae.named_parameters()) {
+        names.push_back(p.name + " " + to_string(p.var.shape()));
+    }
+    CHECK(names == std::vector<std::string>{"encoder.0.weight (6, 4)", "encoder.0.bias (4,)", "encoder.2.weight (4, 2)",
+                                            "encoder.2.bias (2,)", "decoder.0.weight (2, 4)", "decoder.0.bias (4,)",
+                                            "decoder.2.weight (4, 6)", "decoder.2.bias (6,)"});
+    Var<float> x(test::random_array<float>({5, 6}, 1, 0, 1));
+    CHECK(ae.encode(x).shape() == Shape{5, 2});
+    Array<float> out = ae.reconstruct(x).value();
+    CHECK(out.shape() == Shape{5, 6});
+    CHECK(xt::all(out > 0.0f && out < 1.0f));
+    CHECK(ae.describe() == "Autoencoder[vanilla](6-4-2, relu, latent identity, output sigmoid)");
+    Array<float> err = ae.reconstruction_error(x.value());
+    CHECK(test::all_close<float>(err, nn::mse_per_sample(ae.reconstruct(x), x).value(), 1e-6));
+}
+
+TEST_CASE("tied weights: the decoder owns only biases and uses the encoder's weights transposed") {
+    Autoencoder<double> ae(small("tanh", true));
+    std::vector<std::string> names;
+    for (const auto& p : ae.named_parameters()) {
+        names.push_back(p.name);
+    }
+    CHECK(names == std::vector<std::string>{"encoder.0.weight", "encoder.0.bias", "encoder.2.weight", "encoder.2.bias",
+                                            "decoder.0.bias", "decoder.2.bias"});
+    CHECK(ae.summary().find("TiedLinear(2, 4) = encoder.2.weight^T") != std::string::npos);
+}
+
+TEST_CASE("every variant passes a gradient check over all its parameters, in double") {
+    Var<double> x(test::random_array<double>({5, 6}, 4, 0, 1));
+    for (auto& model : every_variant()) {
+        CAPTURE(model->describe());
+        std::vector<Var<double>> params = model->parameters();
+        GradcheckReport report = gradcheck([&] { return model->loss(x); }, params);
+        CHECK(report);
+        CHECK(report.inputs.front().name == "encoder.0.weight");
+    }
+}
+
+TEST_CASE("training lowers every variant's loss on a small fixed problem") {
+    Var<float> x(test::random_array<float>({32, 6}, 5, 0, 1));
+    auto float_variants = std::vector<std::shared_ptr<Autoencoder<float>>>{
+        std::make_shared<Autoencoder<float>>(small()),
+        std::make_shared<Autoencoder<float>>(small("tanh", true)),
+        std::make_shared<DenoisingAutoencoder<float>>(small(), DenoisingOptions{.level = 0.2, .seed = 1}),
+        std::make_shared<SparseAutoencoder<float>>(small("sigmoid"), SparseOptions{.rho = 0.1}),
+        std::make_shared<ContractiveAutoencoder<float>>(small(), ContractiveOptions{.lambda = 0.01}),
+        std::make_shared<VariationalAutoencoder<float>>(small("identity"), VariationalOptions{.seed = 2}),
+    };
+    for (auto& model : float_variants) {
+        CAPTURE(model->describe());
+        nn::Adam<float> adam(model->named_parameters(), {.lr = 0.01});
+        // The mean of the first and of the last ten losses: stochastic variants vary from step to step.
+        double first = 0;
+        double last = 0;
+        for (int step = 0; step < 300; ++step) {
+            adam.zero_grad();
+            Var<float> loss = model->loss(x);
+            (step < 10 ? first : last) += step < 10 || step >= 290 ? loss.item() : 0.0;
+            loss.backward();
+            adam.step();
+        }
+        CHECK(last < 0.8 * first);
+    }
+}
+
+TEST_CASE("denoising corrupts afresh at every draw, as asked") {
+    Array<double> x = xt::ones<double>(Shape{100, 100}) * 0.5;
+    DenoisingAutoencoder<double> masking({.sizes = {100, 3}}, {.corruption = Corruption::masking, .level = 0.3});
+    Array<double> a = masking.corrupt(x);
+    std::size_t zeros = xt::sum(xt::equal(a, 0.0))();
+    CHECK(std::abs(double(zeros) / 10000 - 0.3) < 0.02);  // 4 standard deviations
+    CHECK(masking.corrupt(x) != a);
+    masking.noise().fix(true);
+    CHECK(masking.corrupt(x) == masking.corrupt(x));
+    DenoisingAutoencoder<double> salt({.sizes = {100, 3}}, {.corruption = Corruption::salt_and_pepper, .level = 0.2});
+    Array<double> s = salt.corrupt(x);
+    std::size_t ones = xt::sum(xt::equal(s, 1.0))();
+    std::size_t nought = xt::sum(xt::equal(s, 0.0))();
+    CHECK(std::abs(double(ones + nought) / 10000 - 0.2) < 0.02);
+    CHECK(std::abs(double(ones) - double(nought)) < 200);
+    DenoisingAutoencoder<double> gauss({.sizes = {100, 3}}, {.corruption = Corruption::gaussian, .level = 0.1});
+    Array<double> g = gauss.corrupt(x) - x;
+    CHECK(std::sqrt(xt::mean(g * g)()) == doctest::Approx(0.1).epsilon(0.03));
+    CHECK_THROWS_WITH_AS(DenoisingAutoencoder<float>({.sizes = {4, 2}}, {.level = 1.5}),
+                         "denoising: masking level 1.5 outside [0, 1]", ValueError);
+}
+
+TEST_CASE("variational: the ELBO is reported and the KL is never negative") {
+    VariationalAutoencoder<double> vae(small("identity"), {.seed = 4});
+    Var<double> x(test::random_array<double>({8, 6}, 6, 0, 1));
+    Var<double> loss = vae.loss(x);
+    CHECK(vae.last_elbo() == doctest::Approx(-loss.item()));
+    CHECK(vae.last_kl() >= 0);
+    CHECK(vae.encode(x).shape() == Shape{8, 2});
+    CHECK(vae.encode(x).value() == vae.encode(x).value());  // the code is the mean: no noise
+    CHECK_THROWS_WITH_AS(VariationalAutoencoder<float>(small("tanh"), {}),
+                         "variational: the encoder gives a mean and a log-variance, unbounded: latent_activation must "
+                         "be identity, not tanh",
+                         ValueError);
+}
+
+TEST_CASE("configurations round-trip through JSON; bad ones are named") {
+    AutoencoderConfig c = small("sigmoid", true);
+    AutoencoderConfig back = AutoencoderConfig::from_json(c.to_json());
+    CHECK(back.to_json() == c.to_json());
+    CHECK_THROWS_AS(AutoencoderConfig::from_json("{\"sizes\": [3]}"), ValueError);
+    CHECK_THROWS_WITH_AS(Autoencoder<float>({.sizes = {5}}),
+                         "autoencoder: sizes must list at least the input and the latent size, all above 0, got [5]",
+                         ValueError);
+    CHECK_THROWS_WITH_AS(SparseAutoencoder<float>(small("tanh"), {}),
+                         "sparse: the KL penalty needs codes in (0, 1): latent_activation must be sigmoid, not tanh",
+                         ValueError);
+}
