@@ -1,0 +1,242 @@
+#include "tapegrad/models/trainer.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+#include <nlohmann/json.hpp>
+
+#include "tapegrad/autodiff/ops.hpp"
+#include "tapegrad/models/factory.hpp"
+#include "tapegrad/nn/checkpoint.hpp"
+#include "tapegrad/nn/data.hpp"
+
+namespace tapegrad::models {
+
+namespace {
+
+double now() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::string clock_text(double seconds) {
+    auto s = static_cast<long>(seconds + 0.5);
+    return s >= 3600 ? fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60) : fmt::format("{}:{:02}", s / 60, s % 60);
+}
+
+template <class T>
+Var<T> as_var(const Array<float>& x) {
+    if constexpr (std::is_same_v<T, float>) {
+        return Var<T>(x);
+    } else {
+        return Var<T>(xt::cast<T>(x));
+    }
+}
+
+template <class T>
+std::unique_ptr<nn::Optimizer<T>> make_optimizer(const TrainerOptions& o, const nn::ParameterList<T>& params) {
+    if (o.optimizer == "adam") {
+        return std::make_unique<nn::Adam<T>>(params, nn::AdamOptions{.lr = o.lr, .weight_decay = o.weight_decay});
+    }
+    if (o.optimizer == "adamw") {
+        return std::make_unique<nn::AdamW<T>>(params, nn::AdamWOptions{.lr = o.lr, .weight_decay = o.weight_decay});
+    }
+    if (o.optimizer == "sgd") {
+        return std::make_unique<nn::SGD<T>>(
+            params, nn::SGDOptions{.lr = o.lr, .momentum = o.momentum, .weight_decay = o.weight_decay});
+    }
+    tapegrad::detail::throw_value_error(
+        fmt::format("trainer: unknown optimizer \"{}\" (known: adam, adamw, sgd)", o.optimizer));
+}
+
+}  // namespace
+
+std::string History::to_json() const {
+    nlohmann::json records = nlohmann::json::array();
+    for (const EpochRecord& r : epochs) {
+        records.push_back({{"epoch", r.epoch},
+                           {"train_loss", r.train_loss},
+                           {"validation_loss", r.validation_loss},
+                           {"validation_mse", r.validation_mse},
+                           {"seconds", r.seconds}});
+    }
+    return nlohmann::json{{"epochs", records},
+                          {"best_epoch", best_epoch},
+                          {"best_validation_mse", best_validation_mse},
+                          {"stopped_early", stopped_early}}
+        .dump();
+}
+
+History History::from_json(const std::string& text) {
+    try {
+        nlohmann::json j = nlohmann::json::parse(text);
+        History h;
+        for (const auto& r : j.at("epochs")) {
+            h.epochs.push_back({r.at("epoch").get<int>(), r.at("train_loss").get<double>(),
+                                r.at("validation_loss").get<double>(), r.at("validation_mse").get<double>(),
+                                r.at("seconds").get<double>()});
+        }
+        h.best_epoch = j.at("best_epoch").get<int>();
+        h.best_validation_mse = j.at("best_validation_mse").get<double>();
+        h.stopped_early = j.at("stopped_early").get<bool>();
+        return h;
+    } catch (const nlohmann::json::exception& e) {
+        tapegrad::detail::throw_value_error(fmt::format("history: {}", e.what()));
+    }
+}
+
+template <class T>
+Trainer<T>::Trainer(Autoencoder<T>& model, TrainerOptions options)
+    : model_(model), options_(std::move(options)), optimizer_(make_optimizer<T>(options_, model.named_parameters())) {
+    if (options_.epochs < 1 || options_.batch_size == 0) {
+        tapegrad::detail::throw_value_error(fmt::format("trainer: needs at least one epoch and a batch size above 0, got "
+                                                        "{} epochs of batches of {}",
+                                                        options_.epochs, options_.batch_size));
+    }
+    if (!(options_.validation_fraction >= 0 && options_.validation_fraction < 1)) {
+        tapegrad::detail::throw_value_error(
+            fmt::format("trainer: validation fraction {} outside [0, 1)", options_.validation_fraction));
+    }
+    terminal_ = options_.log == &std::cout && isatty(fileno(stdout)) != 0;
+}
+
+template <class T>
+History Trainer<T>::fit(const nn::Dataset& data) {
+    if (options_.validation_fraction == 0) {
+        return fit(data, nullptr);
+    }
+    auto [validation, train] = nn::train_test_split(data, options_.validation_fraction, options_.seed);
+    return fit(train, &validation);
+}
+
+template <class T>
+void Trainer<T>::progress(int epoch, std::size_t batch, std::size_t batches, double loss, bool done) {
+    if (options_.log == nullptr || !terminal_) {
+        return;
+    }
+    double elapsed = now() - started_;
+    double left = batches_done_ > 0 ? elapsed / double(batches_done_) * double(batches_total_ - batches_done_) : 0;
+    fmt::print(*options_.log, "\repoch {}/{}  batch {}/{}  loss {:.5f}  time left {}   {}", epoch, options_.epochs,
+               batch, batches, loss, clock_text(left), done ? "\r" : "");
+    options_.log->flush();
+}
+
+template <class T>
+double Trainer<T>::train_epoch(const nn::Dataset& train, int epoch) {
+    model_.train();
+    nn::Batches batches(train, {.batch_size = options_.batch_size, .seed = options_.seed}, static_cast<std::uint64_t>(epoch));
+    double total = 0;
+    std::size_t seen = 0;
+    double last_print = 0;
+    std::size_t index = 0;
+    for (const nn::Batch& batch : batches) {
+        Var<T> x = as_var<T>(batch.x);
+        optimizer_->zero_grad();
+        Var<T> loss = model_.loss(x);
+        loss.backward();
+        if (options_.clip_norm > 0) {
+            nn::clip_grad_norm(optimizer_->parameters(), options_.clip_norm);
+        }
+        optimizer_->step();
+        double value = loss.item();
+        total += value * double(batch.x.shape(0));
+        seen += batch.x.shape(0);
+        ++index;
+        ++batches_done_;
+        if (now() - last_print > 0.2) {
+            last_print = now();
+            progress(epoch, index, batches.size(), total / double(seen), false);
+        }
+    }
+    return total / double(seen);
+}
+
+template <class T>
+std::pair<double, double> Trainer<T>::evaluate(const nn::Dataset& data) {
+    model_.eval();
+    double loss = 0;
+    double mse = 0;
+    for (const nn::Batch& batch : nn::Batches(data, {.batch_size = 1024, .shuffle = false})) {
+        NoGrad off;
+        Var<T> x = as_var<T>(batch.x);
+        auto n = double(batch.x.shape(0));
+        loss += model_.loss(x).item() * n;
+        mse += xt::sum(model_.reconstruction_error(x.value()))() ;
+    }
+    auto n = double(data.size());
+    return {loss / n, mse / n};
+}
+
+template <class T>
+History Trainer<T>::fit(const nn::Dataset& train, const nn::Dataset* validation) {
+    nn::FlushDenormals ftz;
+    CheckNumerics checking(options_.check_numerics);
+    History history;
+    int first = 0;
+    if (!options_.resume.empty()) {
+        nn::load_checkpoint<T>(options_.resume, model_, optimizer_.get());
+        nlohmann::json config = nlohmann::json::parse(nn::read_checkpoint_config(options_.resume));
+        history = History::from_json(config.at("extra").at("history").dump());
+        first = static_cast<int>(history.epochs.size());
+        if (options_.log != nullptr) {
+            fmt::print(*options_.log, "resumed from {} after epoch {}\n", options_.resume, first);
+        }
+    }
+    started_ = now();
+    batches_done_ = 0;
+    std::size_t per_epoch = (train.size() + options_.batch_size - 1) / options_.batch_size;
+    batches_total_ = per_epoch * static_cast<std::size_t>(std::max(options_.epochs - first, 0));
+    std::vector<Array<T>> best;
+    int since_best = 0;
+    for (int epoch = first; epoch < options_.epochs && !history.stopped_early; ++epoch) {
+        double start = now();
+        EpochRecord record{.epoch = epoch + 1};
+        record.train_loss = train_epoch(train, epoch);
+        const nn::Dataset& watched = validation != nullptr ? *validation : train;
+        std::tie(record.validation_loss, record.validation_mse) = evaluate(watched);
+        record.seconds = now() - start;
+        history.epochs.push_back(record);
+        bool better = history.best_epoch == 0 || record.validation_mse < history.best_validation_mse - options_.min_delta;
+        if (better) {
+            history.best_epoch = record.epoch;
+            history.best_validation_mse = record.validation_mse;
+            since_best = 0;
+            if (options_.restore_best) {
+                best.clear();
+                for (const auto& p : model_.named_parameters()) {
+                    best.push_back(p.var.value());
+                }
+            }
+        } else if (options_.patience > 0 && ++since_best >= options_.patience) {
+            history.stopped_early = true;
+        }
+        if (options_.log != nullptr) {
+            progress(record.epoch, per_epoch, per_epoch, record.train_loss, true);
+            fmt::print(*options_.log, "epoch {:3}/{}  train loss {:.6f}  {} loss {:.6f}  {} MSE {:.6f}  {:.2f} s{}\n",
+                       record.epoch, options_.epochs, record.train_loss, validation ? "validation" : "train",
+                       record.validation_loss, validation ? "validation" : "train", record.validation_mse,
+                       record.seconds, history.stopped_early ? "  (stopping: no improvement)" : "");
+        }
+        if (!options_.checkpoint.empty()) {
+            nlohmann::json extra = {{"epoch", record.epoch}, {"history", nlohmann::json::parse(history.to_json())}};
+            nn::save_checkpoint<T>(options_.checkpoint, model_, optimizer_.get(), describe_model(model_), extra.dump());
+        }
+    }
+    if (options_.restore_best && !best.empty()) {
+        auto params = model_.named_parameters();
+        for (std::size_t i = 0; i < params.size(); ++i) {
+            params[i].var.mutable_value() = best[i];
+        }
+    }
+    model_.eval();
+    return history;
+}
+
+template class Trainer<float>;
+template class Trainer<double>;
+
+}  // namespace tapegrad::models
