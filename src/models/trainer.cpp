@@ -109,7 +109,7 @@ History Trainer<T>::fit(const nn::Dataset& data) {
     if (options_.validation_fraction == 0) {
         return fit(data, nullptr);
     }
-    auto [validation, train] = nn::train_test_split(data, options_.validation_fraction, options_.seed);
+    auto [train, validation] = nn::train_test_split(data, options_.validation_fraction, options_.seed);
     return fit(train, &validation);
 }
 

@@ -27,8 +27,8 @@ struct TrainerOptions {
     bool restore_best = true;          // end with the weights of the best validation epoch
     double clip_norm = 0;              // clip the gradients' global norm; 0: no clipping
     std::uint64_t seed = 0;            // validation split and batch order
-    std::string checkpoint;            // written after every epoch when not empty
-    std::string resume;                // a checkpoint of this same run to continue from, when not empty
+    std::string checkpoint{};          // written after every epoch when not empty
+    std::string resume{};              // a checkpoint of this same run to continue from, when not empty
     bool check_numerics = false;       // stop at the first op that makes NaN or Inf, naming it
     std::ostream* log = nullptr;       // progress and per-epoch lines; nullptr: silent
 };

@@ -1,0 +1,192 @@
+// tapegrad compare, anomaly and pca: the experiments researchers run first.
+#include <filesystem>
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "commands.hpp"
+#include "common.hpp"
+#include "report.hpp"
+#include "tapegrad/models/anomaly.hpp"
+#include "tapegrad/models/figures.hpp"
+#include "tapegrad/models/pca.hpp"
+#include "tapegrad/models/trainer.hpp"
+#include "tapegrad/nn/data.hpp"
+
+namespace tapegrad::tools {
+
+namespace {
+
+struct ExperimentArgs {
+    DataOptions data;
+    ModelOptions model;
+    models::TrainerOptions trainer{.epochs = 30, .batch_size = 64, .lr = 1e-2};
+    std::string out;
+};
+
+void add_training_options(CLI::App& app, ExperimentArgs& args) {
+    add_data_options(app, args.data);
+    add_model_options(app, args.model);
+    app.add_option("--epochs", args.trainer.epochs, "training epochs")->capture_default_str();
+    app.add_option("--batch-size", args.trainer.batch_size, "mini-batch size")->capture_default_str();
+    app.add_option("--lr", args.trainer.lr, "learning rate (Adam)")->capture_default_str();
+    app.add_option("--out", args.out, "folder for metrics.json and figures")->capture_default_str();
+}
+
+std::shared_ptr<models::Autoencoder<float>> train_model(const ExperimentArgs& args, const nn::Dataset& train,
+                                                        std::size_t latent) {
+    ModelOptions o = args.model;
+    o.latent = latent;
+    if (!o.dims.empty()) {
+        o.dims.back() = latent;
+    }
+    auto model = build_model<float>(o, train.dim());
+    models::Trainer<float>(*model, args.trainer).fit(train);
+    return model;
+}
+
+struct CompareArgs : ExperimentArgs {
+    std::vector<std::size_t> latents = {2, 4, 8, 16, 32};
+};
+
+int run_compare(const CompareArgs& args) {
+    Split split = load_split(args.data);
+    std::filesystem::create_directories(args.out);
+    fmt::print("rate-distortion on {}: {} autoencoder ({} epochs each) beside PCA\n", args.data.data,
+               args.model.variant, args.trainer.epochs);
+    fmt::print("{:>7} {:>16} {:>12} {:>12}\n", "latent", "autoencoder MSE", "PCA MSE", "AE / PCA");
+    nlohmann::json rows = nlohmann::json::array();
+    models::Series ae{"autoencoder", {}, {}};
+    models::Series pca{"PCA", {}, {}};
+    for (std::size_t latent : args.latents) {
+        auto model = train_model(args, split.train, latent);
+        double ae_mse = xt::mean(model->reconstruction_error(split.test.x))();
+        double pca_value = pca_mse(split.train, split.test, latent);
+        fmt::print("{:>7} {:>16.6f} {:>12.6f} {:>12.3f}\n", latent, ae_mse, pca_value, ae_mse / pca_value);
+        rows.push_back({{"latent", latent}, {"autoencoder_test_mse", ae_mse}, {"pca_test_mse", pca_value}});
+        for (auto* s : {&ae, &pca}) {
+            s->x.push_back(double(latent));
+        }
+        ae.y.push_back(ae_mse);
+        pca.y.push_back(pca_value);
+    }
+    std::string figure = args.out + "/rate_distortion.png";
+    models::plot_lines(figure, fmt::format("test MSE against latent size on {}", args.data.data), "latent size",
+                       "test MSE", {ae, pca}, {.log_x = true, .log_y = true});
+    write_json(args.out + "/metrics.json",
+               {{"data", args.data.data},
+                {"variant", args.model.variant},
+                {"mean_image_test_mse", mean_baseline_mse(split.train, split.test)},
+                {"rows", rows},
+                {"figure", figure}});
+    fmt::print("mean-image baseline {:.6f}; wrote {}/metrics.json, {}\n", mean_baseline_mse(split.train, split.test),
+               args.out, figure);
+    return 0;
+}
+
+struct AnomalyArgs : ExperimentArgs {
+    std::int64_t normal = 1;
+    double percentile = 95;
+};
+
+int run_anomaly(const AnomalyArgs& args) {
+    Split split = load_split(args.data);
+    if (!split.train.has_labels()) {
+        tapegrad::detail::throw_value_error(fmt::format("anomaly: {} has no labels to tell normal from anomalous",
+                                                        args.data.data));
+    }
+    nn::Dataset normal = nn::filter_by_label(split.train, {args.normal});
+    std::filesystem::create_directories(args.out);
+    auto model = train_model(args, normal, args.model.latent);
+    Array<float> train_scores = model->reconstruction_error(normal.x);
+    Array<float> test_scores = model->reconstruction_error(split.test.x);
+    std::vector<double> normal_scores(train_scores.begin(), train_scores.end());
+    std::vector<double> scores(test_scores.begin(), test_scores.end());
+    std::vector<bool> is_anomaly;
+    for (std::int64_t label : split.test.labels) {
+        is_anomaly.push_back(label != args.normal);
+    }
+    models::Detection d = models::detect_at_percentile(normal_scores, args.percentile, scores, is_anomaly);
+    double auc = models::roc_auc(scores, is_anomaly);
+    fmt::print("anomaly detection on {}: trained on label {} only ({} samples); threshold = {}th percentile of "
+               "its training scores = {:.6f}\n",
+               args.data.data, args.normal, normal.size(), args.percentile, d.threshold);
+    fmt::print("test: {} samples, {} anomalies; precision {:.4f} recall {:.4f} F1 {:.4f} ROC-AUC {:.4f}\n",
+               scores.size(), d.true_positives + d.false_negatives, d.precision, d.recall, d.f1, auc);
+    models::RocCurve roc = models::roc_curve(scores, is_anomaly);
+    std::string figure = args.out + "/roc.png";
+    models::plot_lines(figure, fmt::format("ROC: label {} normal, others anomalous (AUC {:.3f})", args.normal, auc),
+                       "false positive rate", "true positive rate",
+                       {{"autoencoder", roc.false_positive_rate, roc.true_positive_rate}, {"chance", {0, 1}, {0, 1}}});
+    write_json(args.out + "/metrics.json", {{"data", args.data.data},
+                                            {"normal_label", args.normal},
+                                            {"percentile", args.percentile},
+                                            {"detection", nlohmann::json::parse(d.to_json())},
+                                            {"roc_auc", auc},
+                                            {"figure", figure}});
+    fmt::print("wrote {}/metrics.json, {}\n", args.out, figure);
+    return 0;
+}
+
+struct PcaArgs {
+    DataOptions data;
+    std::size_t components = 2;
+    std::string out = "runs/pca";
+};
+
+int run_pca(const PcaArgs& args) {
+    Split split = load_split(args.data);
+    models::Pca<double> pca({.components = args.components});
+    pca.fit(xt::cast<double>(split.train.x));
+    double train_mse = xt::mean(pca.reconstruction_error(xt::cast<double>(split.train.x)))();
+    double test_mse = xt::mean(pca.reconstruction_error(xt::cast<double>(split.test.x)))();
+    const Array<double>& ratio = pca.explained_variance_ratio();
+    fmt::print("PCA of {} with {} components: explained variance ratio {:.4f} in all ({:.4f} for the first); "
+               "reconstruction MSE train {:.6f}, test {:.6f}\n",
+               args.data.data, args.components, xt::sum(ratio)(), ratio(0), train_mse, test_mse);
+    std::filesystem::create_directories(args.out);
+    write_json(args.out + "/metrics.json",
+               {{"data", args.data.data},
+                {"components", args.components},
+                {"explained_variance", std::vector<double>(pca.explained_variance().begin(), pca.explained_variance().end())},
+                {"explained_variance_ratio", std::vector<double>(ratio.begin(), ratio.end())},
+                {"train_mse", train_mse},
+                {"test_mse", test_mse}});
+    fmt::print("wrote {}/metrics.json\n", args.out);
+    return 0;
+}
+
+}  // namespace
+
+Command add_compare(CLI::App& app) {
+    auto args = std::make_shared<CompareArgs>();
+    args->out = "runs/compare";
+    add_training_options(app, *args);
+    app.add_option("--latents", args->latents, "latent sizes to sweep")->delimiter(',')->capture_default_str();
+    return [args] { return run_compare(*args); };
+}
+
+Command add_anomaly(CLI::App& app) {
+    auto args = std::make_shared<AnomalyArgs>();
+    args->out = "runs/anomaly";
+    args->model.latent = 8;
+    add_training_options(app, *args);
+    app.add_option("--normal", args->normal, "the label trained on; every other label is an anomaly")
+        ->capture_default_str();
+    app.add_option("--percentile", args->percentile, "threshold: this percentile of the normal training scores")
+        ->check(CLI::Range(0.0, 100.0))
+        ->capture_default_str();
+    return [args] { return run_anomaly(*args); };
+}
+
+Command add_pca(CLI::App& app) {
+    auto args = std::make_shared<PcaArgs>();
+    add_data_options(app, args->data);
+    app.add_option("--components", args->components, "principal components")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    app.add_option("--out", args->out, "folder for metrics.json")->capture_default_str();
+    return [args] { return run_pca(*args); };
+}
+
+}  // namespace tapegrad::tools
