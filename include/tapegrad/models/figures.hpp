@@ -1,0 +1,92 @@
+// Figures a person would rather look at than read, as PNG: grids of images (originals beside
+// reconstructions; clean, corrupted and denoised) through stb_image_write, and line and scatter plots
+// (loss curves, error against latent size, a 2-D latent scatter coloured by label) through gnuplot's
+// pngcairo terminal (Debian's gnuplot-nox).
+//
+// Every figure is written atomically (temporary file, rename): a failed figure leaves the old file or
+// none, never half a PNG, and leaves no temporary file behind. Messages start with the figure's path as
+// the user gave it: `figure runs/a/loss.png: gnuplot not found: install gnuplot-nox`. Bad arguments
+// raise ShapeError or ValueError, a file that cannot be written nn::FileError, and gnuplot missing or
+// failing FigureError.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tapegrad/autodiff/error.hpp"
+#include "tapegrad/autodiff/var.hpp"
+
+namespace tapegrad::models {
+
+// gnuplot missing, failing, or finishing without an image; the message carries what gnuplot printed.
+class FigureError : public Error {
+public:
+    using Error::Error;
+};
+
+struct ImageGridOptions {
+    // Each pixel becomes a scale x scale block: an 8 x 8 digit becomes 32 x 32, big enough to read.
+    std::size_t scale = 4;
+    // Pixels between neighbouring images and around the grid.
+    std::size_t gap = 2;
+    // Grey of the gaps and of empty cells, in [0, 1]. Mid-grey (128) sets off white digits on black
+    // as well as black ones on white.
+    float gap_value = 0.5f;
+};
+
+// Writes a grayscale PNG of `images`, shaped (N, image_height * image_width) with one row-major image
+// a row, laid out left to right and top to bottom in min(columns, N) columns. Values are intensities in
+// [0, 1]: 0 is black, 1 white; values outside are clamped (a reconstruction overshoots a little), and
+// NaN or Inf is a ValueError rather than a silent black pixel. Double arrays convert to float.
+//
+// The PNG is columns * (image_width * scale + gap) + gap pixels wide and
+// rows * (image_height * scale + gap) + gap high.
+void write_image_grid(const std::string& path, const Array<float>& images, std::size_t image_height,
+                      std::size_t image_width, std::size_t columns, ImageGridOptions options = {});
+
+// Sets of images one above another, so that image j of every set lines up in column j:
+// write_comparison(path, {clean, corrupted, denoised}, 8, 8) draws three rows, clean on top. Every set
+// is (N, image_height * image_width) with the same N. With columns = 0 every set is one row; with
+// 0 < columns < N the sets wrap together: the first `columns` images of every set, then a wider gap
+// (4 * gap), then the next `columns` of every set, and so on.
+void write_comparison(const std::string& path, const std::vector<Array<float>>& sets, std::size_t image_height,
+                      std::size_t image_width, std::size_t columns = 0, ImageGridOptions options = {});
+
+// One line of a line plot. An empty name leaves the line out of the key. Points whose x or y is NaN or
+// Inf are left out, breaking the line there (a loss that diverged at the end still plots up to it).
+struct Series {
+    std::string name;
+    std::vector<double> x;
+    std::vector<double> y;
+};
+
+struct PlotOptions {
+    bool log_x = false;
+    bool log_y = false;  // for losses that fall by orders of magnitude; every finite y must be positive
+    std::size_t width = 900;
+    std::size_t height = 600;
+    // The program to run; a path or a name looked up in PATH.
+    std::string gnuplot = "gnuplot";
+};
+
+// Line plot: one line per series, with markers when a series has at most 30 points (error against
+// latent size has a handful, a loss curve hundreds). Titles and labels appear as written: quotes are
+// escaped, gnuplot's enhanced text is off (so `train_loss` keeps its underscore) and control characters
+// become spaces.
+void plot_lines(const std::string& path, const std::string& title, const std::string& x_label,
+                const std::string& y_label, const std::vector<Series>& series, PlotOptions options = {});
+
+// Scatter plot of (x[i], y[i]) coloured by labels[i], with a key of the label values in increasing
+// order (the key is left out beyond 20 labels, where it would be longer than the plot). Empty labels
+// draw every point in one colour. Points with a NaN or Inf coordinate are left out.
+void plot_scatter(const std::string& path, const std::string& title, const std::string& x_label,
+                  const std::string& y_label, const std::vector<double>& x, const std::vector<double>& y,
+                  const std::vector<std::int64_t>& labels, PlotOptions options = {});
+
+namespace detail {
+[[noreturn]] void throw_figure_error(std::string message);
+}  // namespace detail
+
+}  // namespace tapegrad::models

@@ -1,0 +1,422 @@
+// Figures read back: image grids decoded with stb_image and checked pixel by pixel against the layout
+// the header promises; plots checked for a PNG of the asked size holding the colours of their series;
+// every failure checked for its message, for the file it must not leave, and for no temporary left.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "helpers.hpp"
+
+// The test binary links no stb: a private copy of the decoder, static so that its names cannot clash
+// with the copy libtapegrad links.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#define STB_IMAGE_STATIC
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_ONLY_PNG
+#include <stb/stb_image.h>
+#pragma GCC diagnostic pop
+
+#include "tapegrad/models/figures.hpp"
+#include "tapegrad/nn/file.hpp"
+
+using namespace tapegrad;
+using namespace tapegrad::models;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Png {
+    int width = 0;
+    int height = 0;
+    int channels = 0;
+    std::vector<unsigned char> pixels;
+
+    int grey(int x, int y) const { return pixels[static_cast<std::size_t>(y * width + x) * channels]; }
+    std::set<std::string> colours() const {
+        std::set<std::string> out;
+        for (std::size_t i = 0; i + 2 < pixels.size(); i += static_cast<std::size_t>(channels)) {
+            out.insert(fmt::format("#{:02x}{:02x}{:02x}", pixels[i], pixels[i + 1], pixels[i + 2]));
+        }
+        return out;
+    }
+};
+
+Png load_png(const fs::path& path) {
+    Png png;
+    unsigned char* data = stbi_load(path.c_str(), &png.width, &png.height, &png.channels, 0);
+    REQUIRE_MESSAGE(data != nullptr, path.string() << ": " << stbi_failure_reason());
+    png.pixels.assign(data, data + png.width * png.height * png.channels);
+    stbi_image_free(data);
+    return png;
+}
+
+std::string read_bytes(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+std::vector<std::string> listing(const fs::path& dir) {
+    std::vector<std::string> names;
+    for (const auto& entry : fs::directory_iterator(dir)) {
+        names.push_back(entry.path().filename().string());
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+// Sets an environment variable for one test and puts the old value back.
+class ScopedEnv {
+public:
+    ScopedEnv(const char* name, const std::string& value) : name_(name) {
+        if (const char* old = std::getenv(name)) {
+            old_ = old;
+        }
+        ::setenv(name, value.c_str(), 1);
+    }
+    ~ScopedEnv() {
+        if (old_) {
+            ::setenv(name_, old_->c_str(), 1);
+        } else {
+            ::unsetenv(name_);
+        }
+    }
+
+private:
+    const char* name_;
+    std::optional<std::string> old_;
+};
+
+// A fresh folder for the figures and another as TMPDIR, so that a temporary file left behind shows.
+struct Folders {
+    fs::path root = fs::temp_directory_path() / fmt::format("tapegrad-figures-test-{}", ::getpid());
+    fs::path out = root / "out";
+    fs::path tmp = root / "tmp";
+    Folders() {
+        fs::remove_all(root);
+        fs::create_directories(out);
+        fs::create_directories(tmp);
+    }
+    ~Folders() { fs::remove_all(root); }
+    std::string at(const std::string& name) const { return (out / name).string(); }
+};
+
+constexpr std::string_view png_signature("\x89PNG\r\n\x1a\n", 8);
+
+void check_plot_png(const fs::path& path, int width, int height) {
+    std::string bytes = read_bytes(path);
+    REQUIRE(bytes.size() > 8);
+    CHECK(std::string_view(bytes).substr(0, 8) == png_signature);
+    // An empty 900 x 600 pngcairo plot with only a border compresses to a few kB; text, ticks and lines
+    // make more.
+    CHECK(bytes.size() > 5000);
+    CHECK(bytes.size() < 2000000);
+    // IHDR: width and height big-endian at bytes 16 and 20.
+    auto be32 = [&](std::size_t at) {
+        return (int(std::uint8_t(bytes[at])) << 24) | (int(std::uint8_t(bytes[at + 1])) << 16) |
+               (int(std::uint8_t(bytes[at + 2])) << 8) | int(std::uint8_t(bytes[at + 3]));
+    };
+    CHECK(bytes.substr(12, 4) == "IHDR");
+    CHECK(be32(16) == width);
+    CHECK(be32(20) == height);
+}
+
+std::vector<Series> loss_curves() {
+    Series train{"train_loss", {}, {}};
+    Series test{"test \"held-out\" it's", {}, {}};
+    for (int e = 1; e <= 50; ++e) {
+        train.x.push_back(e);
+        train.y.push_back(0.5 * std::exp(-0.08 * e) + 0.01);
+        test.x.push_back(e);
+        test.y.push_back(0.55 * std::exp(-0.07 * e) + 0.02);
+    }
+    return {train, test};
+}
+
+}  // namespace
+
+TEST_CASE("write_image_grid: layout, clamping and gaps read back pixel by pixel") {
+    Folders folders;
+    ScopedEnv tmpdir("TMPDIR", folders.tmp.string());
+    // Three 2 x 3 images in 2 columns, scale 2, gap 1: 2 * (3 * 2 + 1) + 1 = 15 wide,
+    // 2 * (2 * 2 + 1) + 1 = 11 high.
+    Array<float> images = {{1, 1, 1, 1, 1, 1},
+                           {0, 0, 0, 0, 0, 0},
+                           {0.0f, 0.5f, 1.0f, -0.3f, 1.7f, 0.25f}};
+    std::string path = folders.at("grid.png");
+    write_image_grid(path, images, 2, 3, 2, {.scale = 2, .gap = 1});
+    Png png = load_png(path);
+    REQUIRE(png.width == 15);
+    REQUIRE(png.height == 11);
+    CHECK(png.channels == 1);
+    // Expected grey of every pixel: 128 for gaps and the empty fourth cell, else the image's value.
+    const int pattern[6] = {0, 128, 255, 0, 255, 64};  // 0.5 -> 127.5 -> 128; clamped; 0.25 -> 64
+    int mismatches = 0;
+    for (int y = 0; y < 11; ++y) {
+        for (int x = 0; x < 15; ++x) {
+            int want = 128;
+            int cx = (x - 1) % 7, cy = (y - 1) % 5;
+            int col = (x - 1) / 7, row = (y - 1) / 5;
+            bool inside = x >= 1 && y >= 1 && cx < 6 && cy < 4 && col < 2 && row < 2;
+            if (inside) {
+                int image = row * 2 + col;
+                if (image == 0) {
+                    want = 255;
+                } else if (image == 1) {
+                    want = 0;
+                } else if (image == 2) {
+                    want = pattern[(cy / 2) * 3 + cx / 2];
+                }
+            }
+            if (png.grey(x, y) != want) {
+                CAPTURE(x);
+                CAPTURE(y);
+                CHECK(png.grey(x, y) == want);
+                ++mismatches;
+            }
+        }
+    }
+    CHECK(mismatches == 0);
+    // Spot checks that read without the loop: white image, black image, gap between them, empty cell.
+    CHECK(png.grey(1, 1) == 255);
+    CHECK(png.grey(8, 1) == 0);
+    CHECK(png.grey(7, 2) == 128);
+    CHECK(png.grey(10, 8) == 128);
+    CHECK(listing(folders.out) == std::vector<std::string>{"grid.png"});
+    CHECK(listing(folders.tmp).empty());
+}
+
+TEST_CASE("write_image_grid: default scale makes an 8 x 8 digit 32 x 32, columns capped at N") {
+    Folders folders;
+    Array<float> images = xt::ones<float>(Shape{3, 64});
+    std::string path = folders.at("digits.png");
+    write_image_grid(path, images, 8, 8, 10);
+    Png png = load_png(path);
+    CHECK(png.width == 3 * (32 + 2) + 2);
+    CHECK(png.height == 32 + 4);
+    CHECK(png.grey(2, 2) == 255);
+    CHECK(png.grey(33, 33) == 255);
+    CHECK(png.grey(34, 2) == 128);
+}
+
+TEST_CASE("write_comparison: each set a row, image j of every set in column j, blocks wrap together") {
+    Folders folders;
+    // Two sets of three 1 x 1 images, 2 columns, scale 1, gap 1: cells 2 pixels; a block is two rows
+    // (4 pixels) plus 3 more of gap; height 1 + 2 * 7 - 3 = 12, width 2 * 2 + 1 = 5.
+    Array<float> clean = {1.0f, 0.8f, 0.6f};
+    Array<float> denoised = {0.0f, 0.2f, 0.4f};
+    clean.reshape({3, 1});
+    denoised.reshape({3, 1});
+    std::string path = folders.at("cmp.png");
+    write_comparison(path, {clean, denoised}, 1, 1, 2, {.scale = 1, .gap = 1});
+    Png png = load_png(path);
+    REQUIRE(png.width == 5);
+    REQUIRE(png.height == 12);
+    CHECK(png.grey(1, 1) == 255);  // clean 0
+    CHECK(png.grey(3, 1) == 204);  // clean 1
+    CHECK(png.grey(1, 3) == 0);    // denoised 0, under clean 0
+    CHECK(png.grey(3, 3) == 51);   // denoised 1
+    CHECK(png.grey(1, 8) == 153);   // clean 2 starts the second block
+    CHECK(png.grey(1, 10) == 102);  // denoised 2
+    CHECK(png.grey(3, 8) == 128);   // no fourth image
+    for (int y : {0, 2, 4, 5, 6, 7, 9, 11}) {
+        for (int x = 0; x < 5; ++x) {
+            CAPTURE(x);
+            CAPTURE(y);
+            CHECK(png.grey(x, y) == 128);
+        }
+    }
+
+    SUBCASE("columns = 0 puts every set on one row") {
+        write_comparison(path, {clean, denoised, clean}, 1, 1);
+        Png one_row = load_png(path);
+        CHECK(one_row.width == 3 * (4 + 2) + 2);
+        CHECK(one_row.height == 3 * (4 + 2) + 2);
+        CHECK(one_row.grey(2, 2) == 255);
+        CHECK(one_row.grey(2, 8) == 0);
+        CHECK(one_row.grey(2, 14) == 255);
+    }
+}
+
+TEST_CASE("image grid errors name the figure and the shapes, and write nothing") {
+    Folders folders;
+    std::string path = folders.at("grid.png");
+    Array<float> ok = xt::zeros<float>(Shape{3, 64});
+
+    CHECK_THROWS_WITH_AS(write_image_grid(path, xt::zeros<float>(Shape{3, 63}), 8, 8, 4),
+                         fmt::format("figure {}: 8 x 8 images need 64 values a row: got (3, 63)", path).c_str(),
+                         ShapeError);
+    CHECK_THROWS_WITH_AS(
+        write_image_grid(path, xt::zeros<float>(Shape{2, 8, 8}), 8, 8, 4),
+        fmt::format("figure {}: images must be 2-D (samples, height * width): got (2, 8, 8)", path).c_str(),
+        ShapeError);
+    CHECK_THROWS_WITH_AS(write_image_grid(path, xt::zeros<float>(Shape{0, 64}), 8, 8, 4),
+                         fmt::format("figure {}: no images to draw: got (0, 64)", path).c_str(), ValueError);
+    CHECK_THROWS_WITH_AS(write_image_grid(path, ok, 8, 8, 0),
+                         fmt::format("figure {}: columns must be at least 1: got 0", path).c_str(), ValueError);
+    CHECK_THROWS_WITH_AS(write_image_grid(path, ok, 8, 8, 4, {.scale = 0}),
+                         fmt::format("figure {}: scale must be at least 1: got 0", path).c_str(), ValueError);
+    Array<float> with_nan = ok;
+    with_nan(1, 5) = std::nanf("");
+    CHECK_THROWS_WITH_AS(write_image_grid(path, with_nan, 8, 8, 4),
+                         fmt::format("figure {}: image 1 has a non-finite value: nan at pixel 5", path).c_str(),
+                         ValueError);
+    CHECK_THROWS_WITH_AS(write_comparison(path, {ok, xt::zeros<float>(Shape{2, 64})}, 8, 8),
+                         fmt::format("figure {}: sets differ in size: set 0 has 3 images, set 1 has 2", path).c_str(),
+                         ShapeError);
+    CHECK_THROWS_WITH_AS(write_comparison(path, {ok, xt::zeros<float>(Shape{3, 65})}, 8, 8),
+                         fmt::format("figure {}: set 1: 8 x 8 images need 64 values a row: got (3, 65)", path).c_str(),
+                         ShapeError);
+    CHECK_THROWS_WITH_AS(write_comparison(path, {}, 8, 8),
+                         fmt::format("figure {}: no sets of images to compare", path).c_str(), ValueError);
+    CHECK(listing(folders.out).empty());
+}
+
+TEST_CASE("a figure in a folder that does not exist names the file") {
+    Array<float> ok = xt::zeros<float>(Shape{1, 4});
+    CHECK_THROWS_WITH_AS(write_image_grid("/nonexistent-tapegrad-dir/x.png", ok, 2, 2, 1),
+                         "figure /nonexistent-tapegrad-dir/x.png: cannot create a temporary file in "
+                         "/nonexistent-tapegrad-dir: No such file or directory",
+                         nn::FileError);
+}
+
+TEST_CASE("plot_lines: a 900 x 600 png with one colour per series, no temporary left") {
+    Folders folders;
+    ScopedEnv tmpdir("TMPDIR", folders.tmp.string());
+    std::string path = folders.at("loss.png");
+    plot_lines(path, "loss of \"vanilla\" ae: it's falling", "epoch", "mse", loss_curves());
+    check_plot_png(path, 900, 600);
+    Png png = load_png(path);
+    auto colours = png.colours();
+    CHECK(colours.count("#1f77b4") == 1);  // first series
+    CHECK(colours.count("#ff7f0e") == 1);  // second series
+    CHECK(colours.count("#2ca02c") == 0);  // there is no third
+    CHECK(listing(folders.out) == std::vector<std::string>{"loss.png"});
+    CHECK(listing(folders.tmp).empty());
+
+    SUBCASE("log y, a size of its own, a few points with markers and a NaN gap") {
+        Series error{"pca", {1, 2, 4, 8, 16}, {0.06, 0.04, std::nan(""), 0.012, 0.004}};
+        plot_lines(path, "error against latent size", "latent size", "test mse", {error},
+                   {.log_x = true, .log_y = true, .width = 640, .height = 480});
+        check_plot_png(path, 640, 480);
+        CHECK(listing(folders.tmp).empty());
+    }
+}
+
+TEST_CASE("plot_lines: argument errors, exactly") {
+    Folders folders;
+    std::string path = folders.at("loss.png");
+    CHECK_THROWS_WITH_AS(plot_lines(path, "t", "x", "y", {{"train", {1, 2, 3}, {1, 2}}}),
+                         fmt::format("figure {}: series 'train' has 3 x values and 2 y values", path).c_str(),
+                         ShapeError);
+    CHECK_THROWS_WITH_AS(
+        plot_lines(path, "t", "x", "y", {{"train", {1, 2, 3}, {1, 0, 2}}}, {.log_y = true}),
+        fmt::format("figure {}: log y axis needs positive values: series 'train' has y[1] = 0", path).c_str(),
+        ValueError);
+    CHECK_THROWS_WITH_AS(plot_lines(path, "t", "x", "y", {}),
+                         fmt::format("figure {}: no series to plot", path).c_str(), ValueError);
+    double nan = std::nan("");
+    CHECK_THROWS_WITH_AS(plot_lines(path, "t", "x", "y", {{"train", {1, 2}, {nan, nan}}}),
+                         fmt::format("figure {}: series 'train' has no finite point: 2 points", path).c_str(),
+                         ValueError);
+    CHECK_THROWS_WITH_AS(plot_lines(path, "t", "x", "y", loss_curves(), {.width = 0}),
+                         fmt::format("figure {}: plot size must be 100 to 10000 pixels a side: got 0 x 600", path)
+                             .c_str(),
+                         ValueError);
+    CHECK(listing(folders.out).empty());
+}
+
+TEST_CASE("gnuplot missing, failing or silent: clear errors, old figure kept, no temporary left") {
+    Folders folders;
+    ScopedEnv tmpdir("TMPDIR", folders.tmp.string());
+    std::string path = folders.at("loss.png");
+    {
+        std::ofstream old(path);
+        old << "old figure";
+    }
+
+    SUBCASE("not in PATH") {
+        ScopedEnv no_path("PATH", folders.tmp.string());
+        CHECK_THROWS_WITH_AS(plot_lines(path, "t", "x", "y", loss_curves()),
+                             fmt::format("figure {}: gnuplot not found: install gnuplot-nox", path).c_str(),
+                             FigureError);
+    }
+    SUBCASE("a program given by path that is not there") {
+        CHECK_THROWS_WITH_AS(
+            plot_lines(path, "t", "x", "y", loss_curves(), {.gnuplot = "/nonexistent/gnuplot"}),
+            fmt::format("figure {}: gnuplot not found at /nonexistent/gnuplot: install gnuplot-nox", path).c_str(),
+            FigureError);
+    }
+    SUBCASE("a failing gnuplot: its exit status and what it printed") {
+        fs::path fake = folders.root / "fake-gnuplot";
+        {
+            std::ofstream script(fake);
+            script << "#!/bin/sh\necho '' >&2\necho '\"script.gp\" line 3: boom' >&2\nexit 3\n";
+        }
+        fs::permissions(fake, fs::perms::owner_all);
+        CHECK_THROWS_WITH_AS(
+            plot_scatter(path, "t", "z1", "z2", {1, 2}, {3, 4}, {0, 1}, {.gnuplot = fake.string()}),
+            fmt::format("figure {}: gnuplot failed with exit status 3: \"script.gp\" line 3: boom", path).c_str(),
+            FigureError);
+    }
+    SUBCASE("a gnuplot that writes nothing") {
+        CHECK_THROWS_WITH_AS(plot_lines(path, "t", "x", "y", loss_curves(), {.gnuplot = "true"}),
+                             fmt::format("figure {}: gnuplot wrote no png: 0 bytes on its output", path).c_str(),
+                             FigureError);
+    }
+    CHECK(read_bytes(path) == "old figure");
+    CHECK(listing(folders.out) == std::vector<std::string>{"loss.png"});
+    CHECK(listing(folders.tmp).empty());
+}
+
+TEST_CASE("plot_scatter: a 900 x 600 png, points coloured by label") {
+    Folders folders;
+    ScopedEnv tmpdir("TMPDIR", folders.tmp.string());
+    // Three clusters, labels given out of order: colours go to the sorted labels 2, 5, 7.
+    std::vector<double> x, y;
+    std::vector<std::int64_t> labels;
+    Array<double> noise = test::random_array<double>({300, 2}, 7, -0.4, 0.4);
+    const std::int64_t label_of[3] = {7, 2, 5};
+    const double centre[3][2] = {{0, 0}, {2, 1}, {1, 3}};
+    for (std::size_t i = 0; i < 300; ++i) {
+        x.push_back(centre[i % 3][0] + noise(i, 0));
+        y.push_back(centre[i % 3][1] + noise(i, 1));
+        labels.push_back(label_of[i % 3]);
+    }
+    std::string path = folders.at("latent.png");
+    plot_scatter(path, "latent space of the test digits", "z1", "z2", x, y, labels);
+    check_plot_png(path, 900, 600);
+    auto colours = load_png(path).colours();
+    CHECK(colours.count("#1f77b4") == 1);
+    CHECK(colours.count("#ff7f0e") == 1);
+    CHECK(colours.count("#2ca02c") == 1);
+    CHECK(colours.count("#d62728") == 0);
+    CHECK(listing(folders.tmp).empty());
+
+    SUBCASE("without labels: one colour") {
+        plot_scatter(path, "codes", "z1", "z2", x, y, {});
+        auto one = load_png(path).colours();
+        CHECK(one.count("#1f77b4") == 1);
+        CHECK(one.count("#ff7f0e") == 0);
+    }
+    SUBCASE("lengths that differ") {
+        CHECK_THROWS_WITH_AS(
+            plot_scatter(path, "t", "z1", "z2", x, y, {1, 2}),
+            fmt::format("figure {}: x, y and labels differ in length: 300, 300 and 2 values", path).c_str(),
+            ShapeError);
+    }
+}
