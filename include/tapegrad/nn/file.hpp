@@ -1,0 +1,39 @@
+// What the readers and writers share: FileError, and reading and writing whole files.
+//
+// Every message names the format and the file as the user gave it, then what is wrong, then the
+// numbers: `npy data.npy: truncated: expected 4096 bytes of data, found 100`.
+// Defined beside their first users: throw_file_error and read_file in src/nn/idx.cpp, write_file_atomically
+// in src/nn/npz.cpp.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "tapegrad/autodiff/error.hpp"
+
+namespace tapegrad::nn {
+
+// A file that cannot be read or written, or whose content is not what its format says: bad magic,
+// truncated, dimensions that do not match the size, a non-numeric CSV cell, NaN or Inf in data.
+class FileError : public Error {
+public:
+    using Error::Error;
+};
+
+namespace detail {
+
+[[noreturn]] void throw_file_error(std::string message);
+
+// The whole content of `path`, inflated when it starts with gzip's magic bytes (1f 8b). `what` starts
+// the messages: "idx train.gz" gives `idx train.gz: truncated gzip stream: unexpected end of file`.
+// Memory grows with the data actually read, never with a size a header claims.
+std::string read_file(const std::string& path, std::string_view what);
+
+// Writes `bytes` to a temporary file in the folder of `path`, fsyncs it, renames it over `path` and
+// fsyncs the folder: a crash leaves either the old file or the new one, never a mix. On any error the
+// temporary is removed and `path` is untouched.
+void write_file_atomically(const std::string& path, std::string_view bytes, std::string_view what);
+
+}  // namespace detail
+
+}  // namespace tapegrad::nn
