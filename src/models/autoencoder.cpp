@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <xtensor/xbuilder.hpp>
+
 #include "tapegrad/autodiff/ops.hpp"
 #include "tapegrad/nn/activations.hpp"
 #include "tapegrad/nn/losses.hpp"
@@ -129,6 +131,35 @@ std::string Autoencoder<T>::describe() const {
                        config_.activation, config_.latent_activation, config_.output_activation,
                        config_.tied ? ", tied" : "");
 }
+
+template <class T>
+Array<T> interpolate(Autoencoder<T>& model, const Array<T>& a, const Array<T>& b, std::size_t steps) {
+    std::size_t features = model.config().input_size();
+    if (a.shape() != Shape{features} || b.shape() != Shape{features}) {
+        tapegrad::detail::throw_shape_error(fmt::format("interpolate: needs two samples of shape ({},), got {} and {}",
+                                                        features, tapegrad::to_string(a.shape()),
+                                                        tapegrad::to_string(b.shape())));
+    }
+    if (steps < 2) {
+        tapegrad::detail::throw_value_error(fmt::format("interpolate: needs at least 2 steps, got {}", steps));
+    }
+    NoGrad off;
+    Var<T> ends(Array<T>(xt::stack(xt::xtuple(a, b))));
+    Array<T> codes = model.encode(ends).value();  // (2, latent)
+    std::size_t latent = codes.shape()[1];
+    Array<T> path = xt::empty<T>(Shape{steps, latent});
+    for (std::size_t i = 0; i < steps; ++i) {
+        T t = static_cast<T>(i) / static_cast<T>(steps - 1);
+        for (std::size_t j = 0; j < latent; ++j) {
+            path(i, j) = (1 - t) * codes(0, j) + t * codes(1, j);
+        }
+    }
+    return model.decode(Var<T>(path)).value();
+}
+
+template Array<float> interpolate<float>(Autoencoder<float>&, const Array<float>&, const Array<float>&, std::size_t);
+template Array<double> interpolate<double>(Autoencoder<double>&, const Array<double>&, const Array<double>&,
+                                           std::size_t);
 
 template class Autoencoder<float>;
 template class Autoencoder<double>;

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include <xtensor/xmath.hpp>
+#include <xtensor/xstrided_view.hpp>
 
 #include "helpers.hpp"
 #include "tapegrad/models/contractive.hpp"
@@ -156,4 +157,23 @@ TEST_CASE("configurations round-trip through JSON; bad ones are named") {
     CHECK_THROWS_WITH_AS(SparseAutoencoder<float>(small("tanh"), {}),
                          "sparse: the KL penalty needs codes in (0, 1): latent_activation must be sigmoid, not tanh",
                          ValueError);
+}
+
+TEST_CASE("interpolation decodes evenly spaced codes between two samples") {
+    Autoencoder<double> ae({.sizes = {6, 3}, .activation = "tanh", .output_activation = "identity", .seed = 1});
+    Array<double> a = test::random_array<double>({6}, 7, 0, 1);
+    Array<double> b = test::random_array<double>({6}, 8, 0, 1);
+    Array<double> path = interpolate(ae, a, b, 5);
+    REQUIRE(path.shape() == Shape{5, 6});
+    // The ends are the two reconstructions; with a linear decoder the middle is their average.
+    Array<double> ra = ae.reconstruct(Var<double>(Array<double>(xt::reshape_view(a, {1, 6})))).value();
+    Array<double> rb = ae.reconstruct(Var<double>(Array<double>(xt::reshape_view(b, {1, 6})))).value();
+    for (std::size_t j = 0; j < 6; ++j) {
+        CHECK(path(0, j) == doctest::Approx(ra(0, j)));
+        CHECK(path(4, j) == doctest::Approx(rb(0, j)));
+        CHECK(path(2, j) == doctest::Approx((ra(0, j) + rb(0, j)) / 2));
+    }
+    CHECK_THROWS_WITH_AS(interpolate(ae, a, b, 1), "interpolate: needs at least 2 steps, got 1", ValueError);
+    CHECK_THROWS_WITH_AS(interpolate(ae, Array<double>(xt::zeros<double>(Shape{5})), b, 3),
+                         "interpolate: needs two samples of shape (6,), got (5,) and (6,)", ShapeError);
 }

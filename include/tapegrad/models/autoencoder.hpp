@@ -110,6 +110,12 @@ private:
     Var<T> bias_;
 };
 
+// Decodes `steps` points evenly spaced on the segment between the codes of a and b (each one sample,
+// shaped (features,)), a's first and b's last: (steps, features). Shows whether the code space between
+// two samples holds plausible samples or a blur of both.
+template <class T>
+Array<T> interpolate(Autoencoder<T>& model, const Array<T>& a, const Array<T>& b, std::size_t steps);
+
 extern template class Autoencoder<float>;
 extern template class Autoencoder<double>;
 extern template class TiedLinear<float>;
