@@ -47,8 +47,9 @@ test: build data-deps
 	@awk -F'|' '/\[doctest\] test cases:/ { split($$2, p, " "); split($$3, f, " "); passed += p[1]; failed += f[1] } \
 	  END { printf "%d passed, %d failed\n", passed, failed; exit failed > 0 }' $(BUILD)/test-output.txt
 
+# Experiment 2 of the README: autoencoders against PCA on the bundled digits, into runs/demo/.
 demo: build
-	$(BUILD)/examples/toy2d --out runs/demo
+	$(BUILD)/examples/digits_demo --out runs/demo
 
 bench: build bench-deps
 	/usr/bin/python3 bench/run_autodiff.py --build $(BUILD)
