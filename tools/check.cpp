@@ -97,7 +97,7 @@ Command add_gradcheck(CLI::App& app) {
     args->model.activation = "tanh";
     add_model_options(app, args->model);
     app.add_option("--input", args->input, "input size when --dims is not given")->capture_default_str();
-    app.add_option("--batch", args->batch, "rows of the random batch")->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--batch", args->batch, "rows of the random batch")->check(positive)->capture_default_str();
     app.add_flag("--fast", args->check.fast, "random directional derivatives instead of every element");
     app.add_option("--directions", args->check.directions, "directions per parameter in fast mode")
         ->capture_default_str();
@@ -112,7 +112,7 @@ Command add_grad(CLI::App& app) {
     auto args = std::make_shared<GradArgs>();
     app.add_option("--checkpoint", args->checkpoint, "a checkpoint written by tapegrad train")->required();
     add_data_options(app, args->data);
-    app.add_option("--batch", args->batch, "the first N rows of the test split")->capture_default_str();
+    app.add_option("--batch", args->batch, "the first N rows of the test split")->check(positive)->capture_default_str();
     app.add_option("--out", args->out, "the .npz to write")->capture_default_str();
     return [args] { return run_grad(*args); };
 }

@@ -13,6 +13,18 @@
 
 namespace tapegrad::tools {
 
+const CLI::Validator positive(
+    [](std::string& text) {
+        double value = 0;
+        try {
+            value = std::stod(text);
+        } catch (const std::exception&) {
+            return "not a number: " + text;
+        }
+        return value > 0 ? std::string() : "must be above 0, got " + text;
+    },
+    "POSITIVE");
+
 void add_data_options(CLI::App& app, DataOptions& o) {
     app.add_option("--data", o.data, "a bundled data set (digits, fashion-mnist) or a .csv, .npy or IDX file")
         ->capture_default_str();
@@ -62,7 +74,7 @@ void add_model_options(CLI::App& app, ModelOptions& o) {
     app.add_option("--dims", o.dims, "the encoder's sizes, input first and latent last (e.g. 64,32,8)")
         ->delimiter(',');
     app.add_option("--hidden", o.hidden, "hidden sizes between input and latent (e.g. 256)")->delimiter(',');
-    app.add_option("--latent", o.latent, "latent units")->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--latent", o.latent, "latent units")->check(positive)->capture_default_str();
     app.add_option("--activation", o.activation, "hidden activation")->capture_default_str();
     app.add_option("--latent-activation", o.latent_activation, "the code's activation");
     app.add_option("--output-activation", o.output_activation, "the reconstruction's activation")

@@ -16,6 +16,10 @@
 
 namespace tapegrad::tools {
 
+// Accepts numbers above 0, and says so in the help and the error (CLI11's PositiveNumber prints the
+// largest double in full).
+extern const CLI::Validator positive;
+
 struct DataOptions {
     std::string data = "digits";  // a bundled name (digits, fashion-mnist) or a path (.csv, .npy, IDX)
     double test_fraction = 0.2;   // for data without a test split of its own

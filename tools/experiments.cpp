@@ -96,6 +96,11 @@ int run_anomaly(const AnomalyArgs& args) {
                                                         args.data.data));
     }
     nn::Dataset normal = nn::filter_by_label(split.train, {args.normal});
+    if (normal.size() < 2) {
+        tapegrad::detail::throw_value_error(fmt::format("anomaly: {} training samples with label {} in {}: too few to "
+                                                        "learn the normal class from",
+                                                        normal.size(), args.normal, args.data.data));
+    }
     std::filesystem::create_directories(args.out);
     auto model = train_model(args, normal, args.model.latent);
     Array<float> train_scores = model->reconstruction_error(normal.x);
@@ -183,7 +188,7 @@ Command add_pca(CLI::App& app) {
     auto args = std::make_shared<PcaArgs>();
     add_data_options(app, args->data);
     app.add_option("--components", args->components, "principal components")
-        ->check(CLI::PositiveNumber)
+        ->check(positive)
         ->capture_default_str();
     app.add_option("--out", args->out, "folder for metrics.json")->capture_default_str();
     return [args] { return run_pca(*args); };

@@ -45,9 +45,14 @@ Report evaluate_model(models::Autoencoder<T>& model, const Split& split, const s
     r.pca_mse = pca_mse(split.train, split.test, r.latent);
     r.mean_mse = mean_baseline_mse(split.train, split.test);
     if (auto* vae = dynamic_cast<models::VariationalAutoencoder<T>*>(&model)) {
+        // A one-sample estimate with the noise fixed to its seed, so that every evaluation of the same
+        // weights reports the same number.
+        bool fixed = vae->noise().fixed();
+        vae->noise().fix(true);
         NoGrad off;
         vae->loss(Var<T>(x));
         r.test_elbo = vae->last_elbo();
+        vae->noise().fix(fixed);
     }
     return r;
 }

@@ -61,10 +61,10 @@ Command add_train(CLI::App& app) {
     add_data_options(app, args->data);
     add_model_options(app, args->model);
     models::TrainerOptions& t = args->trainer;
-    app.add_option("--epochs", t.epochs, "training epochs")->check(CLI::PositiveNumber)->capture_default_str();
-    app.add_option("--batch-size", t.batch_size, "mini-batch size")->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--epochs", t.epochs, "training epochs")->check(positive)->capture_default_str();
+    app.add_option("--batch-size", t.batch_size, "mini-batch size")->check(positive)->capture_default_str();
     app.add_option("--optimizer", t.optimizer, "adam, adamw or sgd")->capture_default_str();
-    app.add_option("--lr", t.lr, "learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--lr", t.lr, "learning rate")->check(positive)->capture_default_str();
     app.add_option("--weight-decay", t.weight_decay, "weight decay")->capture_default_str();
     app.add_option("--validation", t.validation_fraction, "validation part of the training data")
         ->capture_default_str();

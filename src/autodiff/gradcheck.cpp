@@ -165,8 +165,10 @@ private:
         double scale = std::max(std::abs(a), std::abs(n));
         double rel = scale > 0 ? err / scale : 0;
         double badness = err / (options_.atol + options_.rtol * std::abs(n));
-        if (check.checked == 1 || badness > worst_badness_) {
+        // Ties in badness (all infinite when both tolerances are 0) go to the larger error.
+        if (check.checked == 1 || badness > worst_badness_ || (badness == worst_badness_ && err > worst_error_)) {
             worst_badness_ = badness;
+            worst_error_ = err;
             check.worst = std::move(where);
             check.analytic = a;
             check.numeric = n;
@@ -181,6 +183,7 @@ private:
 
     InputCheck start_check(std::size_t k) {
         worst_badness_ = -1;
+        worst_error_ = -1;
         InputCheck check;
         check.name = name(k);
         check.shape = inputs_[k].shape();
@@ -242,6 +245,7 @@ private:
     Clock::time_point last_log_;
     std::size_t evaluations_ = 0;
     double worst_badness_ = -1;
+    double worst_error_ = -1;
     bool record_numeric_ = false;
     std::vector<detail::KinkNote> plus_kinks_;
     std::vector<detail::KinkNote> minus_kinks_;
