@@ -1,0 +1,278 @@
+// Training speed on real data: the 784-256-64-256-784 autoencoder on Fashion-MNIST, float32, one BLAS
+// thread, Adam (lr 1e-3), batch 128 shuffled each epoch, pixels / 255, for a few timed epochs; then the
+// plain reconstruction MSE on the 10000 test images.
+//   vanilla    ReLU hidden layers and code, sigmoid output, MSE
+//   denoising  the same, trained on masked inputs (each element zeroed with probability 0.3, fresh each
+//              batch) against the clean ones
+//   sparse     sigmoid code (the KL penalty needs codes in (0, 1)), the UFLDL objective
+//              MSE + beta sum_j KL(rho || rho_hat_j) + lambda / 2 sum ||W||^2, rho 0.05, beta 0.1, lambda 1e-5
+// --gemm-only times just the matrix products one epoch needs, the same shapes through the same BLAS call
+// with nothing in between: the floor an epoch cannot go under with this BLAS.
+// bench/train_torch.py trains the same models in PyTorch; bench/run_train.py runs both and compares.
+//
+//   train_bench [--variant vanilla|denoising|sparse] [--epochs N] [--gemm-only] [--json]
+#include <cblas.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include "tapegrad/autodiff.hpp"
+#include "tapegrad/models/autoencoder.hpp"
+#include "tapegrad/models/denoising.hpp"
+#include "tapegrad/models/sparse.hpp"
+#include "tapegrad/nn/data.hpp"
+#include "tapegrad/nn/optim.hpp"
+
+using namespace tapegrad;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Options {
+    std::string variant = "vanilla";
+    int epochs = 3;
+    std::size_t batch_size = 128;
+    double lr = 1e-3;
+    double level = 0.3;  // denoising: masking probability
+    double rho = 0.05;   // sparse
+    double beta = 0.1;
+    double lambda = 1e-5;
+    std::uint64_t seed = 0;
+    int threads = 1;
+    bool gemm_only = false;
+    bool json = false;
+};
+
+// The encoder's sizes after the input's, which the data gives; the decoder mirrors them.
+const std::vector<std::size_t> hidden_sizes = {256, 64};
+
+double seconds_since(Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+double median(std::vector<double> xs) {
+    std::sort(xs.begin(), xs.end());
+    std::size_t n = xs.size();
+    return n % 2 == 1 ? xs[n / 2] : (xs[n / 2 - 1] + xs[n / 2]) / 2;
+}
+
+nn::Dataset load_scaled(const std::string& split) {
+    nn::Dataset data = nn::load_dataset("fashion-mnist", split);
+    for (float& v : data.x) {
+        v /= 255.0f;
+    }
+    return data;
+}
+
+std::unique_ptr<models::Autoencoder<float>> make_model(const Options& o, std::size_t input_size) {
+    models::AutoencoderConfig config;
+    config.sizes = {input_size};
+    config.sizes.insert(config.sizes.end(), hidden_sizes.begin(), hidden_sizes.end());
+    config.activation = "relu";
+    config.output_activation = "sigmoid";
+    config.init = nn::Init::torch_default;
+    config.seed = o.seed;
+    if (o.variant == "sparse") {
+        config.latent_activation = "sigmoid";
+        return std::make_unique<models::SparseAutoencoder<float>>(
+            config, models::SparseOptions{.rho = o.rho, .beta = o.beta, .lambda = o.lambda});
+    }
+    config.latent_activation = "relu";
+    if (o.variant == "denoising") {
+        return std::make_unique<models::DenoisingAutoencoder<float>>(
+            config, models::DenoisingOptions{.corruption = models::Corruption::masking, .level = o.level, .seed = o.seed + 1});
+    }
+    return std::make_unique<models::Autoencoder<float>>(config);
+}
+
+// One epoch as models::Trainer runs it, without its validation pass and progress line. Returns the mean
+// training objective over the epoch's samples.
+double train_epoch(models::Autoencoder<float>& model, nn::Adam<float>& adam, const nn::Dataset& train,
+                   const Options& o, int epoch) {
+    model.train();
+    nn::Batches batches(train, {.batch_size = o.batch_size, .seed = o.seed}, static_cast<std::uint64_t>(epoch));
+    double total = 0;
+    for (const nn::Batch& batch : batches) {
+        Var<float> x(batch.x);
+        adam.zero_grad();
+        Var<float> loss = model.loss(x);
+        loss.backward();
+        adam.step();
+        total += double(loss.item()) * double(batch.x.shape(0));
+    }
+    return total / double(train.size());
+}
+
+// Plain reconstruction MSE over every pixel of `data`, whatever the variant's objective.
+double test_mse(models::Autoencoder<float>& model, const nn::Dataset& data) {
+    model.eval();
+    double sum = 0;
+    for (const nn::Batch& batch : nn::Batches(data, {.batch_size = 1000, .shuffle = false})) {
+        Array<float> per_sample = model.reconstruction_error(batch.x);
+        for (float v : per_sample) {
+            sum += v;
+        }
+    }
+    return sum / double(data.size());
+}
+
+nlohmann::json run_training(const Options& o) {
+    auto start = Clock::now();
+    nn::Dataset train = load_scaled("train");
+    nn::Dataset test = load_scaled("test");
+    double load_seconds = seconds_since(start);
+    std::unique_ptr<models::Autoencoder<float>> model = make_model(o, train.dim());
+    nn::Adam<float> adam(model->named_parameters(), nn::AdamOptions{.lr = o.lr});
+    // As models::Trainer does: Adam's second moments drift into denormals, which cost ~100 cycles each.
+    nn::FlushDenormals ftz;
+    std::vector<double> times;
+    std::vector<double> losses;
+    for (int epoch = 0; epoch < o.epochs; ++epoch) {
+        auto epoch_start = Clock::now();
+        losses.push_back(train_epoch(*model, adam, train, o, epoch));
+        times.push_back(seconds_since(epoch_start));
+    }
+    start = Clock::now();
+    double mse = test_mse(*model, test);
+    return {{"case", o.variant},
+            {"seconds_per_epoch", median(times)},
+            {"epoch_seconds", times},
+            {"train_loss", losses},
+            {"test_mse", mse},
+            {"test_seconds", seconds_since(start)},
+            {"load_seconds", load_seconds},
+            {"model", model->describe()},
+            {"options", nlohmann::json::parse(model->options_json())},
+            {"batches", nn::Batches(train, {.batch_size = o.batch_size}).size()},
+            {"flush_denormals", nn::denormals_flushed()}};
+}
+
+// The products of one training step for a batch of `rows`, each layer's input x (rows, in), weight
+// W (in, out), output y (rows, out): forward y = x W; backward dW = x^T dy and, except for the first
+// layer whose input needs no gradient, dx = dy W^T. Row-major, transposes read in place, as tapegrad
+// calls them.
+struct GemmLayer {
+    std::size_t in, out;
+    std::vector<float> x, w, y, dy, dw, dx;
+};
+
+double step_gemms(std::vector<GemmLayer>& layers, std::size_t rows) {
+    double flops = 0;
+    for (GemmLayer& l : layers) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(l.out), int(l.in), 1.0f, l.x.data(),
+                    int(l.in), l.w.data(), int(l.out), 0.0f, l.y.data(), int(l.out));
+        flops += 2.0 * double(rows * l.in * l.out);
+    }
+    for (std::size_t i = layers.size(); i-- > 0;) {
+        GemmLayer& l = layers[i];
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(l.in), int(l.out), int(rows), 1.0f, l.x.data(),
+                    int(l.in), l.dy.data(), int(l.out), 0.0f, l.dw.data(), int(l.out));
+        flops += 2.0 * double(rows * l.in * l.out);
+        if (i > 0) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows), int(l.in), int(l.out), 1.0f, l.dy.data(),
+                        int(l.out), l.w.data(), int(l.out), 0.0f, l.dx.data(), int(l.in));
+            flops += 2.0 * double(rows * l.in * l.out);
+        }
+    }
+    return flops;
+}
+
+nlohmann::json run_gemm_only(const Options& o) {
+    nn::Dataset train = nn::load_dataset("fashion-mnist", "train");
+    std::vector<std::size_t> sizes = {train.dim()};
+    sizes.insert(sizes.end(), hidden_sizes.begin(), hidden_sizes.end());
+    sizes.insert(sizes.end(), hidden_sizes.rbegin() + 1, hidden_sizes.rend());
+    sizes.push_back(train.dim());
+    // Values like the network's (activations in [0, 1), small weights and gradients), never denormal.
+    std::mt19937_64 rng(o.seed);
+    std::uniform_real_distribution<float> unit(0.0f, 1.0f);
+    auto filled = [&](std::size_t n, float scale) {
+        std::vector<float> v(n);
+        for (float& e : v) {
+            e = scale * unit(rng);
+        }
+        return v;
+    };
+    std::vector<GemmLayer> layers;
+    std::size_t b = o.batch_size;
+    for (std::size_t i = 0; i + 1 < sizes.size(); ++i) {
+        std::size_t in = sizes[i], out = sizes[i + 1];
+        layers.push_back({in, out, filled(b * in, 1.0f), filled(in * out, 0.05f), std::vector<float>(b * out),
+                          filled(b * out, 1e-3f), std::vector<float>(in * out), std::vector<float>(b * in)});
+    }
+    // One epoch's batch sizes: full batches and the remainder, as nn::Batches makes them.
+    std::size_t n = train.size();
+    std::vector<double> times;
+    double flops = 0;
+    for (int epoch = 0; epoch < o.epochs; ++epoch) {
+        auto start = Clock::now();
+        flops = 0;
+        for (std::size_t first = 0; first < n; first += b) {
+            flops += step_gemms(layers, std::min(b, n - first));
+        }
+        times.push_back(seconds_since(start));
+    }
+    double seconds = median(times);
+    return {{"case", "gemm"},        {"seconds_per_epoch", seconds}, {"epoch_seconds", times},
+            {"gflop", flops / 1e9},  {"gflops", flops / 1e9 / seconds}, {"sizes", sizes},
+            {"rows", n},             {"batch_size", b}};
+}
+
+void print_result(const nlohmann::json& r, const Options& o) {
+    if (o.json) {
+        fmt::print("{}\n", r.dump());
+        return;
+    }
+    if (o.gemm_only) {
+        fmt::print("gemm only   {:.3f} s/epoch (median of {}), {:.1f} GFLOP at {:.1f} GFLOP/s\n",
+                   r["seconds_per_epoch"].get<double>(), o.epochs, r["gflop"].get<double>(), r["gflops"].get<double>());
+        return;
+    }
+    fmt::print("{:<11} {:.3f} s/epoch (median of {}), train loss {:.5f}, test MSE {:.5f}\n", o.variant,
+               r["seconds_per_epoch"].get<double>(), o.epochs, r["train_loss"].back().get<double>(),
+               r["test_mse"].get<double>());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"tapegrad training bench: the 784-256-64-256-784 autoencoder on Fashion-MNIST"};
+    Options o;
+    app.add_option("--variant", o.variant, "which autoencoder")->check(CLI::IsMember({"vanilla", "denoising", "sparse"}));
+    app.add_option("--epochs", o.epochs, "timed epochs; the median is reported")->check(CLI::PositiveNumber);
+    app.add_option("--seed", o.seed, "initialisation, batch order and corruption");
+    app.add_option("--threads", o.threads, "BLAS threads (OPENBLAS_NUM_THREADS, when the user sets it, wins)")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--beta", o.beta, "sparse: weight of the KL penalty");
+    app.add_option("--lambda", o.lambda, "sparse: weight decay");
+    app.add_flag("--gemm-only", o.gemm_only, "time only one epoch's matrix products");
+    app.add_flag("--json", o.json, "one JSON object on stdout");
+    CLI11_PARSE(app, argc, argv);
+    configure_blas(argv, o.threads);
+    BlasInfo blas = blas_info();
+    // With --json, stdout holds only the result.
+    fmt::print(o.json ? stderr : stdout, "tapegrad train bench, BLAS: {}, flush-to-zero {}\n", blas_summary(),
+               o.gemm_only ? "off (GEMM only)" : "on");
+    nlohmann::json result;
+    try {
+        result = o.gemm_only ? run_gemm_only(o) : run_training(o);
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "train_bench: {}\n", e.what());
+        return 1;
+    }
+    result["blas"] = blas_summary();
+    result["blas_core"] = blas.core;
+    result["threads"] = blas.threads;
+    print_result(result, o);
+    return 0;
+}

@@ -1,0 +1,176 @@
+#!/usr/bin/python3
+"""bench/train_bench.cpp's training in PyTorch, one thread, as Debian's python3-torch has it.
+
+The 784-256-64-256-784 autoencoder on Fashion-MNIST (pixels / 255), float32, Adam lr 1e-3, batch 128
+shuffled each epoch, nn.Linear's default initialisation, then the plain reconstruction MSE on the 10000
+test images.
+  vanilla    ReLU hidden layers and code, sigmoid output, MSE
+  denoising  the same, trained on masked inputs (each element zeroed with probability 0.3, fresh each
+             batch) against the clean ones
+  sparse     sigmoid code, MSE + beta sum_j KL(rho || rho_hat_j) + lambda / 2 sum ||W||^2 (weights only),
+             rho 0.05, beta 0.1, lambda 1e-5, rho_hat clamped to [1e-6, 1 - 1e-6] as tapegrad's kl_bernoulli
+
+Reads the same IDX files as tapegrad. torch.set_num_threads(1) sets PyTorch's own threads but not
+OpenBLAS's, which does its products on its own pthreads: so, as tapegrad's programs do, this sets
+OPENBLAS_NUM_THREADS=1 before OpenBLAS loads unless the user set it or OMP_NUM_THREADS. Nothing else
+in the environment is changed here; bench/run_train.py sets OPENBLAS_CORETYPE for the "at its best" run.
+
+  train_torch.py [--variant vanilla|denoising|sparse] [--epochs N] [--flush-denormal] [--json]
+"""
+import argparse
+import ctypes
+import gzip
+import json
+import os
+import statistics
+import sys
+import time
+
+if "OPENBLAS_NUM_THREADS" not in os.environ and "OMP_NUM_THREADS" not in os.environ:
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+
+import numpy as np  # noqa: E402  (after the thread setting: numpy loads OpenBLAS too)
+import torch  # noqa: E402
+
+DATA = "/usr/share/datasets/fashion-mnist"
+HIDDEN = [256, 64]
+
+
+def load_images(split):
+    """IDX images as float32 (N, 784) in [0, 1]: a 16-byte header, then one byte per pixel."""
+    name = {"train": "train-images-idx3-ubyte.gz", "test": "t10k-images-idx3-ubyte.gz"}[split]
+    with gzip.open(os.path.join(DATA, name), "rb") as f:
+        raw = f.read()
+    rows, height, width = (int.from_bytes(raw[i:i + 4], "big") for i in (4, 8, 12))
+    pixels = np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(rows, height * width)
+    return torch.from_numpy(pixels.astype(np.float32) / np.float32(255))
+
+
+def openblas_info():
+    """(core, threads) of the OpenBLAS that PyTorch loaded, or (None, None) when it is another BLAS."""
+    try:
+        # RTLD_NOLOAD: the copy PyTorch already loaded (by its soname), never a second one.
+        lib = ctypes.CDLL("libopenblas.so.0", mode=os.RTLD_NOLOAD)
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        return lib.openblas_get_corename().decode(), lib.openblas_get_num_threads()
+    except (OSError, AttributeError):
+        return None, None
+
+
+class Autoencoder(torch.nn.Module):
+    def __init__(self, input_size, latent_activation):
+        super().__init__()
+        sizes = [input_size] + HIDDEN
+        act = {"relu": torch.nn.ReLU, "sigmoid": torch.nn.Sigmoid}
+        enc, dec = [], []
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            last = i + 2 == len(sizes)
+            enc += [torch.nn.Linear(n_in, n_out), act[latent_activation if last else "relu"]()]
+            dec = [torch.nn.Linear(n_out, n_in), act["sigmoid" if i == 0 else "relu"]()] + dec
+        self.encoder = torch.nn.Sequential(*enc)
+        self.decoder = torch.nn.Sequential(*dec)
+
+    def forward(self, x):
+        return self.decoder(self.encoder(x))
+
+
+def make_loss(args, model):
+    mse = torch.nn.functional.mse_loss
+    if args.variant == "vanilla":
+        return lambda x: mse(model(x), x)
+    if args.variant == "denoising":
+        return lambda x: mse(model(x * (torch.rand_like(x) >= args.level)), x)
+    weights = [p for name, p in model.named_parameters() if name.endswith("weight")]
+    rho, eps = args.rho, 1e-6
+
+    def sparse(x):
+        code = model.encoder(x)
+        q = code.mean(0).clamp(eps, 1 - eps)
+        kl = (rho * torch.log(rho / q) + (1 - rho) * torch.log((1 - rho) / (1 - q))).sum()
+        decay = sum((w * w).sum() for w in weights)
+        return mse(model.decoder(code), x) + args.beta * kl + args.lam / 2 * decay
+    return sparse
+
+
+def train_epoch(model, adam, loss_of, train, batch_size, generator):
+    """One epoch as tapegrad's bench runs it; returns the mean objective over the epoch's samples."""
+    model.train()
+    order = torch.randperm(train.shape[0], generator=generator)
+    total = 0.0
+    for first in range(0, train.shape[0], batch_size):
+        x = train[order[first:first + batch_size]]
+        adam.zero_grad(set_to_none=True)
+        loss = loss_of(x)
+        loss.backward()
+        adam.step()
+        total += loss.item() * x.shape[0]
+    return total / train.shape[0]
+
+
+def test_mse(model, test):
+    """Plain reconstruction MSE over every pixel, whatever the variant's objective."""
+    model.eval()
+    total = 0.0
+    with torch.no_grad():
+        for first in range(0, test.shape[0], 1000):
+            x = test[first:first + 1000]
+            total += ((model(x) - x) ** 2).mean(1).double().sum().item()
+    return total / test.shape[0]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variant", choices=["vanilla", "denoising", "sparse"], default="vanilla")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--level", type=float, default=0.3, help="denoising: masking probability")
+    parser.add_argument("--rho", type=float, default=0.05)
+    parser.add_argument("--beta", type=float, default=0.1)
+    parser.add_argument("--lambda", dest="lam", type=float, default=1e-5)
+    parser.add_argument("--flush-denormal", action="store_true", help="torch.set_flush_denormal(True) (FTZ, DAZ)")
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    args = parser.parse_args()
+    if args.epochs < 1:
+        parser.error("--epochs must be at least 1")
+
+    torch.set_num_threads(1)
+    # Only when asked: the run "as installed" leaves PyTorch's default (off) untouched.
+    flushed = args.flush_denormal and torch.set_flush_denormal(True)
+    torch.manual_seed(args.seed)
+    start = time.perf_counter()
+    train, test = load_images("train"), load_images("test")
+    load_seconds = time.perf_counter() - start
+    core, blas_threads = openblas_info()
+    blas = f"OpenBLAS kernel {core}, {blas_threads} thread(s)" if core else "BLAS not OpenBLAS"
+    header = (f"PyTorch {torch.__version__}, {torch.get_num_threads()} thread(s), {blas}, "
+              f"flush-to-zero {'on' if flushed else 'off'}")
+    print(header, file=sys.stderr if args.json else sys.stdout)
+
+    model = Autoencoder(train.shape[1], "sigmoid" if args.variant == "sparse" else "relu")
+    adam = torch.optim.Adam(model.parameters(), lr=args.lr)
+    loss_of = make_loss(args, model)
+    generator = torch.Generator().manual_seed(args.seed)
+    times, losses = [], []
+    for _ in range(args.epochs):
+        start = time.perf_counter()
+        losses.append(train_epoch(model, adam, loss_of, train, args.batch_size, generator))
+        times.append(time.perf_counter() - start)
+    start = time.perf_counter()
+    mse = test_mse(model, test)
+    result = {"case": args.variant, "seconds_per_epoch": statistics.median(times), "epoch_seconds": times,
+              "train_loss": losses, "test_mse": mse, "test_seconds": time.perf_counter() - start,
+              "load_seconds": load_seconds, "torch": torch.__version__, "threads": torch.get_num_threads(),
+              "blas_core": core, "blas_threads": blas_threads, "flush_denormals": bool(flushed),
+              "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE")}
+    if args.json:
+        print(json.dumps(result), flush=True)
+    else:
+        print(f"{args.variant:<11} {result['seconds_per_epoch']:.3f} s/epoch (median of {args.epochs}), "
+              f"train loss {losses[-1]:.5f}, test MSE {mse:.5f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
