@@ -1,5 +1,8 @@
 #include "tapegrad/models/denoising.hpp"
 
+#include <cmath>
+#include <cstdint>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -40,21 +43,34 @@ template <class T>
 Array<T> DenoisingAutoencoder<T>::corrupt(const Array<T>& x) {
     std::mt19937_64& rng = noise_.draw();
     Array<T> out = x;
-    std::uniform_real_distribution<double> u(0, 1);
-    std::normal_distribution<double> normal(0, options_.level);
-    for (T& v : out) {
-        switch (options_.corruption) {
-        case Corruption::masking:
-            if (u(rng) < options_.level) {
-                v = T(0);
-            }
-            break;
-        case Corruption::gaussian: v += static_cast<T>(normal(rng)); break;
-        case Corruption::salt_and_pepper:
-            if (u(rng) < options_.level) {
-                v = u(rng) < 0.5 ? T(0) : T(1);
-            }
-            break;
+    T* v = out.data();
+    std::size_t n = out.size();
+    if (options_.corruption == Corruption::gaussian) {
+        std::normal_distribution<double> normal(0, options_.level);
+        for (std::size_t i = 0; i < n; ++i) {
+            v[i] += static_cast<T>(normal(rng));
+        }
+        return out;
+    }
+    // Masking draws a decision per element, 47 million an epoch on Fashion-MNIST: each 64-bit draw gives
+    // four 16-bit uniforms, compared with level in steps of 1/65536, instead of one double per element.
+    const auto threshold = static_cast<std::uint32_t>(std::lround(options_.level * 65536.0));
+    const bool salt = options_.corruption == Corruption::salt_and_pepper;
+    std::uint64_t bits = 0;
+    int left = 0;
+    auto next16 = [&] {
+        if (left == 0) {
+            bits = rng();
+            left = 4;
+        }
+        auto u = static_cast<std::uint32_t>(bits & 0xffff);
+        bits >>= 16;
+        --left;
+        return u;
+    };
+    for (std::size_t i = 0; i < n; ++i) {
+        if (next16() < threshold) {
+            v[i] = salt ? static_cast<T>(next16() & 1) : T(0);  // salt and pepper: 0 or 1, even odds
         }
     }
     return out;

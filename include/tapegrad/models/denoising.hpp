@@ -7,7 +7,7 @@
 namespace tapegrad::models {
 
 enum class Corruption {
-    masking,          // each element set to 0 with probability `level`
+    masking,          // each element set to 0 with probability `level` (in steps of 1/65536)
     gaussian,         // N(0, level^2) added to each element
     salt_and_pepper,  // each element set, with probability `level`, to 0 or 1 (data scaled to [0, 1])
 };
