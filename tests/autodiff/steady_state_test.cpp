@@ -1,24 +1,7 @@
 // A training step that records the same graph as the step before allocates nothing: the tape keeps its
 // entries and the pool hands back last step's buffers. This binary counts every operator new.
-#include <atomic>
-#include <cstdlib>
-#include <new>
-
+#include "counting_new.hpp"
 #include "helpers.hpp"
-
-namespace {
-std::atomic<long> allocations{0};
-}
-
-void* operator new(std::size_t size) {
-    ++allocations;
-    if (void* p = std::malloc(size == 0 ? 1 : size)) {
-        return p;
-    }
-    throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 using namespace tapegrad;
 
@@ -46,12 +29,12 @@ TEST_CASE_TEMPLATE("after warm-up, a training step allocates nothing", T, float,
     for (int i = 0; i < 3; ++i) {
         step();
     }
-    long before = allocations.load();
+    long before = test::allocations();
     for (int i = 0; i < 20; ++i) {
         step();
     }
-    CHECK(allocations.load() - before == 0);
+    CHECK(test::allocations() - before == 0);
     // The counter counts: one more Var with a new shape allocates.
     Var<T> fresh(test::random_array<T>({3, 5}, 6));
-    CHECK(allocations.load() > before);
+    CHECK(test::allocations() > before);
 }

@@ -3,11 +3,10 @@
 // count of pairs, and the ROC curve against scikit-learn's documented example and its own area.
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -15,6 +14,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "scratch.hpp"
 #include "tapegrad/autodiff/error.hpp"
 #include "tapegrad/models/anomaly.hpp"
 
@@ -28,25 +28,20 @@ constexpr double inf = std::numeric_limits<double>::infinity();
 
 // numpy.percentile(values, q) for every q, one repr a line, read back exactly.
 std::vector<double> numpy_percentiles(const std::vector<double>& values, const std::vector<double>& qs) {
-    auto path = std::filesystem::temp_directory_path() / "tapegrad_anomaly_percentile.txt";
-    std::ofstream out(path);
+    test::TempDir dir("tapegrad_anomaly_test");
+    std::ofstream out(dir / "percentile.txt");
     out << fmt::format("{}\n", fmt::join(values, " "));  // fmt prints the shortest exact representation
     out << fmt::format("{}\n", fmt::join(qs, " "));
     out.close();
-    std::string script = fmt::format(
-        "import numpy as np; f = open('{}'); v = np.array(f.readline().split(), float); "
-        "q = np.array(f.readline().split(), float); "
-        "print('\\n'.join(repr(float(np.percentile(v, t))) for t in q))",
-        path.string());
-    FILE* pipe = popen(fmt::format("/usr/bin/python3 -c \"{}\"", script).c_str(), "r");
-    REQUIRE(pipe != nullptr);
+    std::string printed = test::run_python(
+        dir, "f = open(os.path.join(d, 'percentile.txt')); v = np.array(f.readline().split(), float); "
+             "q = np.array(f.readline().split(), float); "
+             "print('\\n'.join(repr(float(np.percentile(v, t))) for t in q))");
     std::vector<double> got;
-    char line[128];
-    while (std::fgets(line, sizeof line, pipe) != nullptr) {
+    std::istringstream lines(printed);
+    for (std::string line; std::getline(lines, line);) {
         got.push_back(std::stod(line));
     }
-    REQUIRE(pclose(pipe) == 0);
-    std::filesystem::remove(path);
     return got;
 }
 

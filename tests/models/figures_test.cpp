@@ -1,20 +1,17 @@
 // Figures read back: image grids decoded with stb_image and checked pixel by pixel against the layout
 // the header promises; plots checked for a PNG of the asked size holding the colours of their series;
 // every failure checked for its message, for the file it must not leave, and for no temporary left.
-#include <unistd.h>
-
-#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <set>
-#include <sstream>
 
 #include <fmt/format.h>
 
 #include "helpers.hpp"
+#include "scratch.hpp"
 
 // The test binary links no stb: a private copy of the decoder, static so that its names cannot clash
 // with the copy libtapegrad links.
@@ -35,6 +32,8 @@
 using namespace tapegrad;
 using namespace tapegrad::models;
 namespace fs = std::filesystem;
+using test::listing;
+using test::read_bytes;
 
 namespace {
 
@@ -63,22 +62,6 @@ Png load_png(const fs::path& path) {
     return png;
 }
 
-std::string read_bytes(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
-std::vector<std::string> listing(const fs::path& dir) {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(dir)) {
-        names.push_back(entry.path().filename().string());
-    }
-    std::sort(names.begin(), names.end());
-    return names;
-}
-
 // Sets an environment variable for one test and puts the old value back.
 class ScopedEnv {
 public:
@@ -103,15 +86,13 @@ private:
 
 // A fresh folder for the figures and another as TMPDIR, so that a temporary file left behind shows.
 struct Folders {
-    fs::path root = fs::temp_directory_path() / fmt::format("tapegrad-figures-test-{}", ::getpid());
-    fs::path out = root / "out";
-    fs::path tmp = root / "tmp";
+    test::TempDir root{"tapegrad_figures_test"};
+    fs::path out = root.path / "out";
+    fs::path tmp = root.path / "tmp";
     Folders() {
-        fs::remove_all(root);
         fs::create_directories(out);
         fs::create_directories(tmp);
     }
-    ~Folders() { fs::remove_all(root); }
     std::string at(const std::string& name) const { return (out / name).string(); }
 };
 

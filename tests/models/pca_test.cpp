@@ -1,7 +1,5 @@
 // PCA against numpy's SVD (Debian's python3-numpy) to near machine precision, and against the identity
 // that ties its reconstruction error to the variance it leaves out.
-#include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -9,6 +7,7 @@
 #include <xtensor/xmath.hpp>
 
 #include "helpers.hpp"
+#include "scratch.hpp"
 #include <xtensor-blas/xlinalg.hpp>
 
 #include "tapegrad/models/pca.hpp"
@@ -38,9 +37,8 @@ Array<double> make_data(std::size_t n, std::size_t d, std::uint64_t seed) {
 // Runs numpy on the data: explained variance of every component, then the per-sample reconstruction
 // error with k components, one number a line.
 std::vector<double> numpy_reference(const Array<double>& x, std::size_t k) {
-    auto dir = std::filesystem::temp_directory_path();
-    std::string data = (dir / "tapegrad_pca_data.txt").string();
-    std::ofstream out(data);
+    test::TempDir dir("tapegrad_pca_test");
+    std::ofstream out(dir / "data.txt");
     for (std::size_t i = 0; i < x.shape()[0]; ++i) {
         for (std::size_t j = 0; j < x.shape()[1]; ++j) {
             out << fmt::format("{:.17g} ", x(i, j));
@@ -48,20 +46,16 @@ std::vector<double> numpy_reference(const Array<double>& x, std::size_t k) {
         out << "\n";
     }
     out.close();
-    std::string script = fmt::format(
-        "import numpy as np; x = np.loadtxt('{}'); k = {}; c = x - x.mean(0); "
-        "u, s, vt = np.linalg.svd(c, full_matrices=False); v = vt[:k]; r = c @ v.T @ v - c; "
-        "print('\\n'.join(repr(float(t)) for t in list(s * s / (len(x) - 1)) + list((r * r).mean(1))))",
-        data, k);
-    FILE* pipe = popen(fmt::format("/usr/bin/python3 -c \"{}\"", script).c_str(), "r");
-    REQUIRE(pipe != nullptr);
+    std::string printed = test::run_python(
+        dir, fmt::format("x = np.loadtxt(os.path.join(d, 'data.txt')); k = {}; c = x - x.mean(0); "
+                         "u, s, vt = np.linalg.svd(c, full_matrices=False); v = vt[:k]; r = c @ v.T @ v - c; "
+                         "print('\\n'.join(repr(float(t)) for t in list(s * s / (len(x) - 1)) + list((r * r).mean(1))))",
+                         k));
     std::vector<double> values;
-    char line[128];
-    while (std::fgets(line, sizeof line, pipe) != nullptr) {
+    std::istringstream lines(printed);
+    for (std::string line; std::getline(lines, line);) {
         values.push_back(std::stod(line));
     }
-    REQUIRE(pclose(pipe) == 0);
-    std::filesystem::remove(data);
     return values;
 }
 

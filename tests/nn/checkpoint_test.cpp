@@ -1,12 +1,12 @@
 // Checkpoints: numpy opens them and writes them back, a resumed run continues bit for bit, and a
 // checkpoint that does not fit says exactly how, changing nothing.
-#include <cstdio>
 #include <filesystem>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "helpers.hpp"
+#include "scratch.hpp"
 #include "tapegrad/nn/activations.hpp"
 #include "tapegrad/nn/checkpoint.hpp"
 #include "tapegrad/nn/linear.hpp"
@@ -16,6 +16,8 @@
 using namespace tapegrad;
 using namespace tapegrad::nn;
 namespace fs = std::filesystem;
+using test::TempDir;
+using test::run_python;
 
 namespace {
 
@@ -28,21 +30,10 @@ std::shared_ptr<Sequential<T>> make_model(std::size_t hidden, std::uint64_t seed
     return model;
 }
 
-fs::path scratch(const std::string& name) {
-    fs::path dir = fs::temp_directory_path() / "tapegrad_checkpoint_test";
-    fs::create_directories(dir);
-    return dir / name;
-}
-
-// Runs a python snippet with numpy; fails the test when python does.
-void python(const std::string& code) {
-    std::string command = fmt::format("/usr/bin/python3 -c '{}'", code);
-    REQUIRE_MESSAGE(std::system(command.c_str()) == 0, command);
-}
-
 }  // namespace
 
 TEST_CASE("numpy opens a checkpoint, and a checkpoint numpy rewrote loads back") {
+    TempDir scratch("tapegrad_checkpoint_test");
     auto model = make_model<float>(4, 1);
     Adam<float> adam(model->named_parameters(), {.lr = 0.01});
     Var<float> x(test::random_array<float>({8, 6}, 2, 0, 1));
@@ -51,11 +42,11 @@ TEST_CASE("numpy opens a checkpoint, and a checkpoint numpy rewrote loads back")
         mse((*model)(x), x).backward();
         adam.step();
     }
-    std::string path = scratch("numpy.npz").string();
+    std::string path = scratch / "numpy.npz";
     save_checkpoint<float>(path, *model, &adam, R"({"sizes": [6, 4, 6]})", R"({"epoch": 3})");
     // numpy reads every parameter by name, the optimizer's buffers and the JSON config; then it writes
     // the parameters back doubled, in a file of its own.
-    python(fmt::format(
+    run_python(scratch, fmt::format(
         "import json, numpy as np\n"
         "f = np.load(\"{0}\")\n"
         "assert f[\"0.weight\"].shape == (6, 4) and f[\"0.weight\"].dtype == np.float32, f[\"0.weight\"]\n"
@@ -65,10 +56,10 @@ TEST_CASE("numpy opens a checkpoint, and a checkpoint numpy rewrote loads back")
         "assert c[\"optimizer\"][\"kind\"] == \"adam\" and c[\"optimizer\"][\"steps\"] == 3, c\n"
         "out = {{k: (f[k] * 2 if k in c[\"parameters\"] else f[k]) for k in f.files}}\n"
         "np.savez(\"{1}\", **out)\n",
-        path, scratch("doubled.npz").string()));
+        path, scratch / "doubled.npz"));
     auto again = make_model<float>(4, 99);
     Adam<float> adam_again(again->named_parameters(), {.lr = 0.01});
-    load_checkpoint<float>(scratch("doubled.npz").string(), *again, &adam_again);
+    load_checkpoint<float>(scratch / "doubled.npz", *again, &adam_again);
     auto original = model->named_parameters();
     auto loaded = again->named_parameters();
     for (std::size_t i = 0; i < original.size(); ++i) {
@@ -79,6 +70,7 @@ TEST_CASE("numpy opens a checkpoint, and a checkpoint numpy rewrote loads back")
 }
 
 TEST_CASE_TEMPLATE("a resumed run continues exactly as the unbroken one", T, float, double) {
+    TempDir scratch("tapegrad_checkpoint_test");
     Var<T> x(test::random_array<T>({16, 6}, 3, 0, 1));
     auto train = [&](Sequential<T>& model, Adam<T>& adam, int steps) {
         std::vector<T> losses;
@@ -94,7 +86,7 @@ TEST_CASE_TEMPLATE("a resumed run continues exactly as the unbroken one", T, flo
     auto model = make_model<T>(5, 4);
     Adam<T> adam(model->named_parameters(), {.lr = 0.02});
     train(*model, adam, 5);
-    std::string path = scratch("resume.npz").string();
+    std::string path = scratch / "resume.npz";
     save_checkpoint<T>(path, *model, &adam);
     std::vector<T> unbroken = train(*model, adam, 7);
 
@@ -105,9 +97,10 @@ TEST_CASE_TEMPLATE("a resumed run continues exactly as the unbroken one", T, flo
 }
 
 TEST_CASE("a checkpoint that does not fit says how, and changes nothing") {
+    TempDir scratch("tapegrad_checkpoint_test");
     auto model = make_model<float>(4, 5);
     Adam<float> adam(model->named_parameters(), {});
-    std::string path = scratch("mismatch.npz").string();
+    std::string path = scratch / "mismatch.npz";
     save_checkpoint<float>(path, *model, nullptr);
 
     auto wider = make_model<float>(5, 6);
@@ -133,25 +126,25 @@ TEST_CASE("a checkpoint that does not fit says how, and changes nothing") {
 }
 
 TEST_CASE("a failed save leaves the previous checkpoint whole; a foreign file is named") {
+    TempDir scratch("tapegrad_checkpoint_test");
     auto model = make_model<float>(4, 7);
-    fs::path dir = scratch("a_folder");
+    fs::path dir = scratch / "a_folder";
     fs::create_directories(dir / "model.npz");  // a folder where the file should go: the rename fails
     CHECK_THROWS(save_checkpoint<float>((dir / "model.npz").string(), *model));
     CHECK(fs::is_directory(dir / "model.npz"));
     for (const auto& entry : fs::directory_iterator(dir)) {
         CHECK(entry.path().filename() == "model.npz");  // no temporary left behind
     }
-    std::string path = scratch("keep.npz").string();
+    std::string path = scratch / "keep.npz";
     save_checkpoint<float>(path, *model);
     std::uintmax_t size = fs::file_size(path);
     CHECK_THROWS_AS(save_checkpoint<float>(path, *model, nullptr, "not json"), ValueError);
     CHECK(fs::file_size(path) == size);
     load_checkpoint<float>(path, *model);
 
-    std::string foreign = scratch("foreign.npz").string();
-    python(fmt::format("import numpy as np; np.savez(\"{}\", a=np.zeros(3))", foreign));
+    std::string foreign = scratch / "foreign.npz";
+    run_python(scratch, fmt::format("import numpy as np; np.savez(\"{}\", a=np.zeros(3))", foreign));
     CHECK_THROWS_WITH_AS(load_checkpoint<float>(foreign, *model),
                          fmt::format("checkpoint {}: no config text: not a tapegrad checkpoint", foreign).c_str(),
                          FileError);
-    fs::remove_all(scratch("").parent_path() / "tapegrad_checkpoint_test");
 }

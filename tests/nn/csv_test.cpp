@@ -2,38 +2,21 @@
 // the end), other delimiters, CRLF, blank lines, spaces, signs and exponents, plain and gzip; each bad
 // file refused naming the line and column: ragged rows, non-numeric and empty cells, NaN, Inf,
 // values out of float range, labels that are not integers, no data.
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-
-#include <fmt/format.h>
-
 #include "helpers.hpp"
+#include "scratch.hpp"
 #include "tapegrad/nn/csv.hpp"
 
 using namespace tapegrad;
 using namespace tapegrad::nn;
-namespace fs = std::filesystem;
+using test::TempDir;
+using test::gzip;
 
 namespace {
 
-struct TempDir {
-    fs::path path = fs::temp_directory_path() / fmt::format("tapegrad_csv_test_{}", ::getpid());
-    TempDir() { fs::create_directories(path); }
-    ~TempDir() { fs::remove_all(path); }
-    std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
-
 std::string write(const TempDir& dir, const std::string& name, std::string_view text) {
     std::string path = dir / name;
-    std::ofstream(path, std::ios::binary).write(text.data(), static_cast<std::streamsize>(text.size()));
+    test::write_bytes(path, text);
     return path;
-}
-
-std::string gzip(const std::string& path) {
-    std::string gz = path + ".gz";
-    REQUIRE(std::system(fmt::format("gzip -nc '{}' > '{}'", path, gz).c_str()) == 0);
-    return gz;
 }
 
 Array<float> matrix(std::initializer_list<std::initializer_list<float>> rows) { return Array<float>(rows); }
@@ -41,7 +24,7 @@ Array<float> matrix(std::initializer_list<std::initializer_list<float>> rows) { 
 }  // namespace
 
 TEST_CASE("csv numbers, plain and gzip") {
-    TempDir dir;
+    TempDir dir("tapegrad_csv_test");
     std::string plain = write(dir, "a.csv", "1,2,3\n4,5,6\n");
     for (const std::string& path : {plain, gzip(plain)}) {
         CAPTURE(path);
@@ -53,7 +36,7 @@ TEST_CASE("csv numbers, plain and gzip") {
 }
 
 TEST_CASE("csv headers: detected or given") {
-    TempDir dir;
+    TempDir dir("tapegrad_csv_test");
     std::string with = write(dir, "h.csv", "a,b,label\n1,2,0\n3,4,1\n");
     std::string without = write(dir, "n.csv", "1,2,0\n3,4,1\n");
     CHECK(read_csv(with).x == matrix({{1, 2, 0}, {3, 4, 1}}));
@@ -66,7 +49,7 @@ TEST_CASE("csv headers: detected or given") {
 }
 
 TEST_CASE("csv label columns: first, middle, last, counted from the end") {
-    TempDir dir;
+    TempDir dir("tapegrad_csv_test");
     std::string p = write(dir, "l.csv", "x,y,z\n1,2,3\n4,5,6\n");
     Dataset last = read_csv(p, {.label_column = -1});
     CHECK(last.x == matrix({{1, 2}, {4, 5}}));
@@ -85,7 +68,7 @@ TEST_CASE("csv label columns: first, middle, last, counted from the end") {
 }
 
 TEST_CASE("csv forms: delimiters, CRLF, blank lines, spaces, signs, exponents") {
-    TempDir dir;
+    TempDir dir("tapegrad_csv_test");
     CHECK(read_csv(write(dir, "s.csv", "1;2\n3;4\n"), {.delimiter = ';'}).x == matrix({{1, 2}, {3, 4}}));
     CHECK(read_csv(write(dir, "t.tsv", "1\t2\n3\t4\n"), {.delimiter = '\t'}).x == matrix({{1, 2}, {3, 4}}));
     CHECK(read_csv(write(dir, "crlf.csv", "a,b\r\n1,2\r\n3,4\r\n")).x == matrix({{1, 2}, {3, 4}}));
@@ -96,7 +79,7 @@ TEST_CASE("csv forms: delimiters, CRLF, blank lines, spaces, signs, exponents") 
 }
 
 TEST_CASE("csv bad files: each refused naming line and column") {
-    TempDir dir;
+    TempDir dir("tapegrad_csv_test");
     auto check = [&](std::string_view text, const std::string& message, CsvOptions options = {}) {
         std::string p = write(dir, "bad.csv", text);
         CHECK_THROWS_WITH_AS(read_csv(p, options), ("csv " + p + ": " + message).c_str(), FileError);

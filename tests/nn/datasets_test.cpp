@@ -3,31 +3,22 @@
 // row and column) and IDX with its labels beside it; the errors for unknown names and splits.
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <optional>
 
 #include <fmt/format.h>
 
 #include "helpers.hpp"
+#include "scratch.hpp"
 #include "tapegrad/nn/data.hpp"
 
 using namespace tapegrad;
 using namespace tapegrad::nn;
 namespace fs = std::filesystem;
+using test::TempDir;
+using test::write_bytes;
 
 namespace {
-
-struct TempDir {
-    fs::path path = fs::temp_directory_path() / fmt::format("tapegrad_datasets_test_{}", ::getpid());
-    TempDir() { fs::create_directories(path); }
-    ~TempDir() { fs::remove_all(path); }
-    std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
-
-void write_bytes(const std::string& path, std::string_view bytes) {
-    std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 
 std::map<std::int64_t, std::size_t> counts(const std::vector<std::int64_t>& labels) {
     std::map<std::int64_t, std::size_t> c;
@@ -83,7 +74,7 @@ TEST_CASE("digits: 1797 x 64, values 0..16, labels as scikit-learn counts them")
 }
 
 TEST_CASE("digits from the folder TAPEGRAD_DATA names") {
-    TempDir dir;
+    TempDir dir("tapegrad_datasets_test");
     write_bytes(dir / "plain.csv", "1,2,3\n4,5,6\n");
     REQUIRE(std::system(fmt::format("gzip -nc '{}' > '{}'", dir / "plain.csv", dir / "digits.csv.gz").c_str()) == 0);
     {
@@ -126,7 +117,7 @@ TEST_CASE("fashion-mnist: 60000 train and 10000 test images of 784 pixels, 10 ba
 }
 
 TEST_CASE("datasets by path: csv, npy, idx") {
-    TempDir dir;
+    TempDir dir("tapegrad_datasets_test");
     write_bytes(dir / "a.csv", "x,y\n1,2\n3,4\n");
     Dataset csv = load_dataset(dir / "a.csv");
     CHECK(csv.x == Array<float>({{1, 2}, {3, 4}}));

@@ -1,43 +1,18 @@
 // IDX: images and labels, plain and gzip, read back from files the test writes; each bad file (magic,
 // element type, truncated or trailing data, short header, absurd or overflowing dimensions, damaged
 // gzip, label count) refused with its exact message, plain and gzip alike.
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-
-#include <fmt/format.h>
-
 #include "helpers.hpp"
+#include "scratch.hpp"
 #include "tapegrad/nn/idx.hpp"
 
 using namespace tapegrad;
 using namespace tapegrad::nn;
-namespace fs = std::filesystem;
+using test::TempDir;
+using test::gzip;
+using test::read_bytes;
+using test::write_bytes;
 
 namespace {
-
-struct TempDir {
-    fs::path path = fs::temp_directory_path() / fmt::format("tapegrad_idx_test_{}", ::getpid());
-    TempDir() { fs::create_directories(path); }
-    ~TempDir() { fs::remove_all(path); }
-    std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
-
-void write_bytes(const std::string& path, std::string_view bytes) {
-    std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
-std::string read_bytes(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-// gzip's own command, so that the reader is checked against files zlib did not write through our code.
-std::string gzip(const std::string& path) {
-    std::string gz = path + ".gz";
-    REQUIRE(std::system(fmt::format("gzip -nc '{}' > '{}'", path, gz).c_str()) == 0);
-    return gz;
-}
 
 std::string big_endian(std::uint32_t v) {
     return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
@@ -57,7 +32,7 @@ std::string idx(std::uint32_t magic, std::vector<std::uint32_t> dims, std::size_
 }  // namespace
 
 TEST_CASE("idx images and labels, plain and gzip") {
-    TempDir dir;
+    TempDir dir("tapegrad_idx_test");
     write_bytes(dir / "images-idx3-ubyte", idx(0x803, {3, 4, 5}, 60));
     write_bytes(dir / "labels-idx1-ubyte", idx(0x801, {3}, 3));
     for (bool gz : {false, true}) {
@@ -86,7 +61,7 @@ TEST_CASE("idx images and labels, plain and gzip") {
 }
 
 TEST_CASE("idx bad files: each refused with what is wrong, plain and gzip") {
-    TempDir dir;
+    TempDir dir("tapegrad_idx_test");
     std::string p = dir / "bad-idx3-ubyte";
     auto check = [&](std::string_view bytes, const std::string& message) {
         write_bytes(p, bytes);
@@ -122,7 +97,7 @@ TEST_CASE("idx bad files: each refused with what is wrong, plain and gzip") {
 }
 
 TEST_CASE("idx gzip streams cut short or damaged") {
-    TempDir dir;
+    TempDir dir("tapegrad_idx_test");
     std::string p = dir / "images-idx3-ubyte";
     write_bytes(p, idx(0x803, {10, 28, 28}, 7840));
     std::string gz = read_bytes(gzip(p));
@@ -137,7 +112,7 @@ TEST_CASE("idx gzip streams cut short or damaged") {
 }
 
 TEST_CASE("idx pairs: label count must match the images") {
-    TempDir dir;
+    TempDir dir("tapegrad_idx_test");
     write_bytes(dir / "images", idx(0x803, {3, 2, 2}, 12));
     write_bytes(dir / "labels", idx(0x801, {4}, 4));
     CHECK_THROWS_WITH_AS(read_idx(dir / "images", dir / "labels"),

@@ -1,51 +1,20 @@
 // .npy: round trips for float, double and int64 over shapes from 0-d to 3-d and empty; files numpy writes
 // (every readable dtype, big-endian, Fortran order, versions 1.0, 2.0 and 3.0, text) read back, and files
 // we write loaded by numpy; each bad file refused with its exact message.
-#include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 
-#include <fmt/format.h>
-
 #include "helpers.hpp"
+#include "scratch.hpp"
 #include "tapegrad/nn/npy.hpp"
 
 using namespace tapegrad;
 using namespace tapegrad::nn;
-namespace fs = std::filesystem;
+using test::TempDir;
+using test::run_python;
+using test::write_bytes;
 
 namespace {
-
-struct TempDir {
-    fs::path path = fs::temp_directory_path() / fmt::format("tapegrad_npy_test_{}", ::getpid());
-    TempDir() { fs::create_directories(path); }
-    ~TempDir() { fs::remove_all(path); }
-    std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
-
-void write_bytes(const std::string& path, std::string_view bytes) {
-    std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
-// Runs a Python program, with numpy as np and the folder as d, and returns what it printed; fails the
-// test when the program fails.
-std::string python(const TempDir& dir, const std::string& code) {
-    std::string script = dir / "script.py";
-    std::ofstream(script) << "import os, sys\nimport numpy as np\nd = sys.argv[1]\n" << code << "\n";
-    std::FILE* pipe = ::popen(fmt::format("/usr/bin/python3 '{}' '{}' 2>&1", script, dir.path.string()).c_str(), "r");
-    REQUIRE(pipe != nullptr);
-    std::string out;
-    char buffer[4096];
-    std::size_t n = 0;
-    while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) {
-        out.append(buffer, n);
-    }
-    int status = ::pclose(pipe);
-    INFO(out);
-    REQUIRE(status == 0);
-    return out;
-}
 
 template <class T>
 Array<T> counting(const Shape& shape) {
@@ -71,7 +40,7 @@ std::string valid_bytes() { return encode_npy(counting<float>({3, 4})); }
 }  // namespace
 
 TEST_CASE_TEMPLATE("npy round trip", T, float, double, std::int64_t) {
-    TempDir dir;
+    TempDir dir("tapegrad_npy_test");
     for (const Shape& shape : {Shape{}, Shape{5}, Shape{3, 4}, Shape{2, 3, 4}, Shape{0, 3}}) {
         CAPTURE(shape);
         Array<T> a = counting<T>(shape);
@@ -96,8 +65,8 @@ TEST_CASE("npy header: padded to 64 bytes, version 1.0, the dict numpy writes") 
 }
 
 TEST_CASE("npy files numpy writes: every readable dtype, byte order, Fortran order and version") {
-    TempDir dir;
-    python(dir, R"(
+    TempDir dir("tapegrad_npy_test");
+    run_python(dir, R"(
 a = np.arange(12).reshape(3, 4) - 3
 np.save(os.path.join(d, 'f4.npy'), a.astype(np.float32))
 np.save(os.path.join(d, 'f8_fortran.npy'), np.asfortranarray(a.astype(np.float64)))
@@ -154,14 +123,14 @@ for v in [(2, 0), (3, 0)]:
 }
 
 TEST_CASE("npy files we write load in numpy") {
-    TempDir dir;
+    TempDir dir("tapegrad_npy_test");
     write_npy(dir / "f4.npy", counting<float>({3, 4}));
     write_npy(dir / "f8.npy", counting<double>({2, 3, 4}));
     write_npy(dir / "i8.npy", counting<std::int64_t>({5}));
     write_npy(dir / "scalar.npy", counting<double>({}));
     write_bytes(dir / "text.npy", encode_npy(NpyValue(std::string("{\"latent\": 32, \"name\": \"caf\u00e9\"}"))));
     write_bytes(dir / "empty_text.npy", encode_npy(NpyValue(std::string())));
-    std::string out = python(dir, R"(
+    std::string out = run_python(dir, R"(
 def load(name): return np.load(os.path.join(d, name))
 a = load('f4.npy'); assert a.dtype == np.float32 and a.shape == (3, 4), a
 assert (a == np.arange(12).reshape(3, 4) - 3).all()
@@ -176,7 +145,7 @@ assert str(load('empty_text.npy')) == ''
 }
 
 TEST_CASE("npy bad files: each refused with what is wrong") {
-    TempDir dir;
+    TempDir dir("tapegrad_npy_test");
     std::string p = dir / "bad.npy";
     std::string valid = valid_bytes();
     auto check = [&](std::string_view bytes, const std::string& message) {

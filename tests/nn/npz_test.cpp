@@ -1,67 +1,22 @@
 // .npz: round trips of every entry kind; numpy.load opens what we write (str() of the text entry too) and
 // we read what numpy.savez and savez_compressed write; writing is atomic (no temporary left, the old file
 // intact after a failed write); each bad archive refused with its exact message, naming file and entry.
-#include <cstdio>
+#include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
-
-#include <fmt/format.h>
 
 #include "helpers.hpp"
+#include "scratch.hpp"
 #include "tapegrad/nn/npz.hpp"
 
 using namespace tapegrad;
 using namespace tapegrad::nn;
 namespace fs = std::filesystem;
+using test::TempDir;
+using test::read_bytes;
+using test::run_python;
+using test::write_bytes;
 
 namespace {
-
-struct TempDir {
-    fs::path path = fs::temp_directory_path() / fmt::format("tapegrad_npz_test_{}", ::getpid());
-    TempDir() { fs::create_directories(path); }
-    ~TempDir() { fs::remove_all(path); }
-    std::string operator/(const std::string& name) const { return (path / name).string(); }
-    std::vector<std::string> files() const {
-        std::vector<std::string> names;
-        for (const auto& entry : fs::directory_iterator(path)) {
-            names.push_back(entry.path().filename().string());
-        }
-        std::sort(names.begin(), names.end());
-        return names;
-    }
-};
-
-std::string read_bytes(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-void write_bytes(const std::string& path, std::string_view bytes) {
-    std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
-// Runs a Python program, with numpy as np and the folder as d, and returns what it printed; fails the
-// test when the program fails.
-std::string python(const TempDir& dir, const std::string& code) {
-    std::string script = dir / "script.py";
-    std::ofstream(script) << "import os, sys\nimport numpy as np\nd = sys.argv[1]\n" << code << "\n";
-    std::FILE* pipe = ::popen(fmt::format("/usr/bin/python3 '{}' '{}' 2>&1", script, dir.path.string()).c_str(), "r");
-    REQUIRE(pipe != nullptr);
-    std::string out;
-    char buffer[4096];
-    std::size_t n = 0;
-    while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) {
-        out.append(buffer, n);
-    }
-    int status = ::pclose(pipe);
-    INFO(out);
-    REQUIRE(status == 0);
-    fs::remove(script);
-    return out;
-}
 
 const std::string config = "{\"dims\": [64, 16, 4], \"model\": \"sparse\", \"note\": \"caf\u00e9 \u2014 \u00b5\"}";
 
@@ -77,7 +32,7 @@ std::vector<NpzEntry> sample_entries() {
 }  // namespace
 
 TEST_CASE("npz round trip: every kind of entry, in order") {
-    TempDir dir;
+    TempDir dir("tapegrad_npz_test");
     std::vector<NpzEntry> entries = sample_entries();
     write_npz(dir / "model.npz", entries);
     CHECK(dir.files() == std::vector<std::string>{"model.npz"});  // no temporary left behind
@@ -98,11 +53,11 @@ TEST_CASE("npz round trip: every kind of entry, in order") {
 }
 
 TEST_CASE("npz files we write open in numpy") {
-    TempDir dir;
+    TempDir dir("tapegrad_npz_test");
     std::vector<NpzEntry> entries = sample_entries();
     write_npz(dir / "model.npz", entries);
     write_npy(dir / "weight.npy", std::get<Array<float>>(entries[0].value));
-    std::string out = python(dir, R"(
+    std::string out = run_python(dir, R"(
 z = np.load(os.path.join(d, 'model.npz'))
 assert sorted(z.files) == sorted(['encoder.0.weight', 'adam.m.encoder.0.bias', 'step', 'config']), z.files
 w = z['encoder.0.weight']
@@ -116,8 +71,8 @@ sys.stdout.buffer.write(str(z['config']).encode('utf-8'))
 }
 
 TEST_CASE("npz files numpy writes: savez and savez_compressed") {
-    TempDir dir;
-    python(dir, R"(
+    TempDir dir("tapegrad_npz_test");
+    run_python(dir, R"(
 a = (np.arange(12).reshape(3, 4) - 3).astype(np.float32)
 kw = dict(w=a, d=a.astype(np.float64), big=a.astype('>f8'), f=np.asfortranarray(a.astype(np.float64)),
           labels=np.arange(5, dtype=np.uint8), mask=a > 0, config=np.array('{"latent": 32}'))
@@ -147,7 +102,7 @@ np.savez(os.path.join(d, 'positional.npz'), a, a)
 }
 
 TEST_CASE("npz writes are atomic: a failed write leaves the old file and no temporary") {
-    TempDir dir;
+    TempDir dir("tapegrad_npz_test");
     std::string p = dir / "model.npz";
     write_npz(p, sample_entries());
     std::string before = read_bytes(p);
@@ -187,7 +142,7 @@ TEST_CASE("npz writes are atomic: a failed write leaves the old file and no temp
 }
 
 TEST_CASE("npz bad files: each refused naming the file and the entry") {
-    TempDir dir;
+    TempDir dir("tapegrad_npz_test");
     std::string p = dir / "bad.npz";
     write_npz(dir / "good.npz", sample_entries());
     std::string good = read_bytes(dir / "good.npz");
@@ -208,7 +163,7 @@ TEST_CASE("npz bad files: each refused naming the file and the entry") {
     damaged[300] = static_cast<char>(damaged[300] ^ 0x55);
     check(damaged, "entry encoder.0.weight: cannot read: CRC error");
 
-    python(dir, R"(
+    run_python(dir, R"(
 import zipfile
 def npy(a):
     import io

@@ -3,38 +3,18 @@
 // gradient or a quadratic makes one simple. Also: skipped parameters, clipping, state round trips that
 // resume bit for bit, exact error messages, steady-state allocation (this binary counts operator new) and
 // flush-to-zero.
-#include <atomic>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <memory>
-#include <new>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 #include <xtensor/xio.hpp>
 
+#include "counting_new.hpp"
 #include "helpers.hpp"
 #include "tapegrad/nn/optim.hpp"
-
-namespace {
-std::atomic<long> allocations{0};
-}
-
-void* operator new(std::size_t size) {
-    ++allocations;
-    if (void* p = std::malloc(size == 0 ? 1 : size)) {
-        return p;
-    }
-    throw std::bad_alloc();
-}
-// GCC 12 sees malloc behind this operator new and free behind delete, and takes them for a mismatch.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-#pragma GCC diagnostic pop
 
 using namespace tapegrad;
 using namespace tapegrad::nn;
@@ -581,17 +561,17 @@ TEST_CASE_TEMPLATE("after the first step, step() and clip_grad_norm allocate not
         Regression<T> r;
         auto opt = make<T>(kind, r.params());
         r.step(*opt);  // grads stay defined: step() can be called again on them
-        long before = allocations.load();
+        long before = test::allocations();
         for (int i = 0; i < 10; ++i) {
             clip_grad_norm(opt->parameters(), 0.5);
             opt->step();
         }
-        CHECK(allocations.load() - before == 0);
+        CHECK(test::allocations() - before == 0);
         // The counter counts: a first step allocates the buffers.
         auto fresh = make<T>(kind, r.params());
-        before = allocations.load();
+        before = test::allocations();
         fresh->step();
-        CHECK(allocations.load() > before);
+        CHECK(test::allocations() > before);
     }
 }
 

@@ -17,7 +17,8 @@
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
-#include <unistd.h>
+
+#include "scratch.hpp"
 
 #ifndef TAPEGRAD_CLI
 #error "TAPEGRAD_CLI must be the path of the tapegrad executable"
@@ -25,51 +26,18 @@
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using tapegrad::test::read_bytes;
+using tapegrad::test::TempDir;
 
 namespace {
-
-// A folder under the system's temporary directory, removed with everything in it at the end of scope.
-class TempDir {
-public:
-    TempDir() {
-        static std::atomic<int> counter{0};
-        path_ = fs::temp_directory_path() /
-                ("tapegrad_cli_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-        fs::remove_all(path_);
-        fs::create_directories(path_);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    ~TempDir() {
-        std::error_code ignored;
-        fs::remove_all(path_, ignored);
-    }
-    const fs::path& path() const { return path_; }
-    std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-
-private:
-    fs::path path_;
-};
-
-std::string read_text(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
 
 // Appends ` 'arg'` (a space, then arg quoted for the shell) to `command`. Appending rather than
 // `" " + quote(arg)` keeps GCC 12's false -Wrestrict warning on `"literal" + std::string&&` away.
 void append_quoted(std::string& command, const std::string& arg) {
-    command += command.empty() ? "'" : " '";
-    for (char c : arg) {
-        if (c == '\'') {
-            command += "'\\''";
-        } else {
-            command += c;
-        }
+    if (!command.empty()) {
+        command += ' ';
     }
-    command += '\'';
+    command += tapegrad::test::shell_quoted(arg);
 }
 
 std::vector<std::string> lines_of(const std::string& text) {
@@ -107,8 +75,8 @@ struct Run {
 Run run_program(const std::string& program, const std::vector<std::string>& args, const TempDir& dir) {
     static std::atomic<int> counter{0};
     int n = counter++;
-    fs::path out = dir.path() / ("stdout." + std::to_string(n));
-    fs::path err = dir.path() / ("stderr." + std::to_string(n));
+    fs::path out = dir.path / ("stdout." + std::to_string(n));
+    fs::path err = dir.path / ("stderr." + std::to_string(n));
     Run r;
     append_quoted(r.command, program);
     for (const auto& a : args) {
@@ -126,12 +94,12 @@ Run run_program(const std::string& program, const std::vector<std::string>& args
     } else if (raw != -1 && WIFSIGNALED(raw)) {
         r.signal = WTERMSIG(raw);
     }
-    r.out = read_text(out);
-    r.err = read_text(err);
+    r.out = read_bytes(out);
+    r.err = read_bytes(err);
     return r;
 }
 
-Run tapegrad(const std::vector<std::string>& args, const TempDir& dir) {
+Run run_cli(const std::vector<std::string>& args, const TempDir& dir) {
     return run_program(TAPEGRAD_CLI, args, dir);
 }
 
@@ -205,7 +173,7 @@ bool finite_number(const json& j, const char* key) {
 void check_png(const std::string& path) {
     CAPTURE(path);
     REQUIRE(fs::exists(path));
-    std::string bytes = read_text(path);
+    std::string bytes = read_bytes(path);
     REQUIRE(bytes.size() > 33);
     CHECK(bytes.substr(0, 8) == std::string("\x89PNG\r\n\x1a\n", 8));
     CHECK(bytes.substr(12, 4) == "IHDR");
@@ -221,7 +189,7 @@ void check_png(const std::string& path) {
 // asserts; "ok" on the last line says it ran to the end.
 void check_with_numpy(const TempDir& dir, const std::string& script, const std::vector<std::string>& paths) {
     static std::atomic<int> counter{0};
-    fs::path file = dir.path() / ("check_" + std::to_string(counter++) + ".py");
+    fs::path file = dir.path / ("check_" + std::to_string(counter++) + ".py");
     std::ofstream(file) << "import json, sys\nimport numpy as np\n" << script << "\nprint('ok')\n";
     std::vector<std::string> args = {file.string()};
     args.insert(args.end(), paths.begin(), paths.end());
@@ -267,8 +235,8 @@ std::vector<std::string> train_args(const std::string& out, const std::string& m
 }  // namespace
 
 TEST_CASE("--help of tapegrad and of each subcommand exits 0 and names its key options") {
-    TempDir dir;
-    Run top = tapegrad({"--help"}, dir);
+    TempDir dir("tapegrad_cli_test");
+    Run top = run_cli({"--help"}, dir);
     check_ok(top);
     for (const char* word : {"Usage:", "--threads", "train", "evaluate", "gradcheck", "grad", "compare", "anomaly", "pca"}) {
         CAPTURE(word);
@@ -286,7 +254,7 @@ TEST_CASE("--help of tapegrad and of each subcommand exits 0 and names its key o
     };
     for (const auto& [sub, options] : subcommands) {
         CAPTURE(sub);
-        Run r = tapegrad({sub, "--help"}, dir);
+        Run r = run_cli({sub, "--help"}, dir);
         check_ok(r);
         CHECK(r.out.find("Usage:") != std::string::npos);
         CHECK(r.out.find(sub) != std::string::npos);
@@ -301,13 +269,13 @@ TEST_CASE("train writes metrics.json, a numpy-loadable checkpoint and PNG figure
     // Every variant trains; vanilla and denoising also have to learn something in 3 epochs.
     for (const auto& variant : variants) {
         CAPTURE(variant);
-        TempDir dir;
+        TempDir dir("tapegrad_cli_test");
         std::string out = dir / "run";
         std::vector<std::string> args = train_args(out, variant);
         if (variant == "denoising") {
             args.insert(args.end(), {"--options", R"({"level": 0.2})"});
         }
-        Run r = tapegrad(args, dir);
+        Run r = run_cli(args, dir);
         check_ok(r);
         CAPTURE(r.out);
 
@@ -397,14 +365,14 @@ assert config['model']['config']['sizes'] == [64, 16, 4]
 }
 
 TEST_CASE("train --no-figures writes no PNG, --threads shows in the BLAS line") {
-    TempDir dir;
+    TempDir dir("tapegrad_cli_test");
     std::string out = dir / "run";
     std::vector<std::string> args = {"--threads", "2"};
     for (const auto& a : train_args(out, "vanilla", 1)) {
         args.push_back(a);
     }
     args.push_back("--no-figures");
-    Run r = tapegrad(args, dir);
+    Run r = run_cli(args, dir);
     check_ok(r);
     CHECK(r.line_starting("BLAS: ").find("2 threads") != std::string::npos);
     CHECK(fs::exists(out + "/metrics.json"));
@@ -418,15 +386,15 @@ TEST_CASE("train --no-figures writes no PNG, --threads shows in the BLAS line") 
 TEST_CASE("evaluate reports the test MSE that train reported") {
     for (const std::string variant : {"vanilla", "denoising", "variational"}) {
         CAPTURE(variant);
-        TempDir dir;
+        TempDir dir("tapegrad_cli_test");
         std::string out = dir / "run";
-        Run train = tapegrad(train_args(out, variant), dir);
+        Run train = run_cli(train_args(out, variant), dir);
         check_ok(train);
         TestLine trained = test_line(train);
         REQUIRE(trained.found);
 
         std::string metrics = dir / "evaluate.json";
-        Run r = tapegrad({"evaluate", "--checkpoint", out + "/checkpoint.npz", "--data", "digits", "--out", metrics},
+        Run r = run_cli({"evaluate", "--checkpoint", out + "/checkpoint.npz", "--data", "digits", "--out", metrics},
                          dir);
         check_ok(r);
         TestLine evaluated = test_line(r);
@@ -446,11 +414,11 @@ TEST_CASE("evaluate reports the test MSE that train reported") {
 }
 
 TEST_CASE("gradcheck passes for every variant, writes JSON and has a fast mode") {
-    TempDir dir;
+    TempDir dir("tapegrad_cli_test");
     SUBCASE("every variant, every parameter") {
         for (const auto& variant : variants) {
             CAPTURE(variant);
-            Run r = tapegrad({"gradcheck", "--model", variant, "--dims", "16,6,3", "--batch", "4"}, dir);
+            Run r = run_cli({"gradcheck", "--model", variant, "--dims", "16,6,3", "--batch", "4"}, dir);
             check_ok(r);
             CHECK(r.line_starting("Autoencoder[" + variant + "](16-6-3").find("batch 4") != std::string::npos);
             CHECK(r.line_starting("gradcheck passed: 8 inputs").size() > 0);
@@ -469,7 +437,7 @@ TEST_CASE("gradcheck passes for every variant, writes JSON and has a fast mode")
     SUBCASE("contractive with a penalty large enough to matter") {
         // The default lambda (1e-3) hides the Jacobian penalty's gradient, a second-order one, below the
         // reconstruction's; with lambda 1 it counts.
-        Run r = tapegrad({"gradcheck", "--model", "contractive", "--options", R"({"lambda": 1})", "--dims", "16,6,3",
+        Run r = run_cli({"gradcheck", "--model", "contractive", "--options", R"({"lambda": 1})", "--dims", "16,6,3",
                           "--batch", "4"},
                          dir);
         check_ok(r);
@@ -478,7 +446,7 @@ TEST_CASE("gradcheck passes for every variant, writes JSON and has a fast mode")
 
     SUBCASE("--json") {
         std::string path = dir / "gradcheck.json";
-        Run r = tapegrad({"gradcheck", "--model", "variational", "--dims", "16,6,3", "--batch", "4", "--json", path},
+        Run r = run_cli({"gradcheck", "--model", "variational", "--dims", "16,6,3", "--batch", "4", "--json", path},
                          dir);
         check_ok(r);
         json j = read_json(path);
@@ -499,7 +467,7 @@ TEST_CASE("gradcheck passes for every variant, writes JSON and has a fast mode")
 
     SUBCASE("--fast") {
         std::string path = dir / "fast.json";
-        Run r = tapegrad({"gradcheck", "--model", "sparse", "--dims", "16,6,3", "--batch", "4", "--fast", "--json", path},
+        Run r = run_cli({"gradcheck", "--model", "sparse", "--dims", "16,6,3", "--batch", "4", "--fast", "--json", path},
                          dir);
         check_ok(r);
         CHECK(r.line_starting("gradcheck passed").find("fast") != std::string::npos);
@@ -510,7 +478,7 @@ TEST_CASE("gradcheck passes for every variant, writes JSON and has a fast mode")
     }
 
     SUBCASE("the input size comes from --input when --dims is not given") {
-        Run r = tapegrad({"gradcheck", "--input", "12", "--hidden", "5", "--latent", "2", "--batch", "3"}, dir);
+        Run r = run_cli({"gradcheck", "--input", "12", "--hidden", "5", "--latent", "2", "--batch", "3"}, dir);
         check_ok(r);
         CHECK(r.line_starting("Autoencoder[vanilla](12-5-2").find("batch 3") != std::string::npos);
         CHECK(r.line_starting("gradcheck passed").size() > 0);
@@ -518,7 +486,7 @@ TEST_CASE("gradcheck passes for every variant, writes JSON and has a fast mode")
 
     SUBCASE("a failed check exits non-zero and says so") {
         // Tolerances of 0 fail every element: a script can tell from the exit status.
-        Run r = tapegrad({"gradcheck", "--dims", "16,6,3", "--batch", "4", "--atol", "0", "--rtol", "0"}, dir);
+        Run r = run_cli({"gradcheck", "--dims", "16,6,3", "--batch", "4", "--atol", "0", "--rtol", "0"}, dir);
         check_no_crash(r);
         CHECK(r.status == 1);
         CHECK(r.line_starting("gradcheck failed: 8 of 8 inputs").size() > 0);
@@ -527,11 +495,11 @@ TEST_CASE("gradcheck passes for every variant, writes JSON and has a fast mode")
 }
 
 TEST_CASE("grad writes the loss and every parameter's gradient, which numpy's own backprop agrees with") {
-    TempDir dir;
+    TempDir dir("tapegrad_cli_test");
     std::string out = dir / "run";
-    check_ok(tapegrad(train_args(out), dir));
+    check_ok(run_cli(train_args(out), dir));
     std::string npz = dir / "grad.npz";
-    Run r = tapegrad({"grad", "--checkpoint", out + "/checkpoint.npz", "--data", "digits", "--batch", "8", "--out", npz},
+    Run r = run_cli({"grad", "--checkpoint", out + "/checkpoint.npz", "--data", "digits", "--batch", "8", "--out", npz},
                      dir);
     check_ok(r);
     CHECK(std::regex_search(r.out, std::regex("^loss [0-9.eE+-]+ on the first 8 test rows of digits; wrote ")));
@@ -593,9 +561,9 @@ assert err <= 1e-7 + 1e-4 * np.abs(numeric).max(), err
 }
 
 TEST_CASE("compare prints a row per latent size and writes metrics.json and rate_distortion.png") {
-    TempDir dir;
+    TempDir dir("tapegrad_cli_test");
     std::string out = dir / "compare";
-    Run r = tapegrad({"compare", "--data", "digits", "--latents", "2,4", "--hidden", "16", "--epochs", "2", "--out", out},
+    Run r = run_cli({"compare", "--data", "digits", "--latents", "2,4", "--hidden", "16", "--epochs", "2", "--out", out},
                      dir);
     check_ok(r);
     CHECK(r.line_starting("rate-distortion on digits: vanilla autoencoder (2 epochs each) beside PCA").size() > 0);
@@ -625,9 +593,9 @@ TEST_CASE("compare prints a row per latent size and writes metrics.json and rate
 }
 
 TEST_CASE("anomaly prints precision, recall, F1 and ROC-AUC and writes metrics.json and roc.png") {
-    TempDir dir;
+    TempDir dir("tapegrad_cli_test");
     std::string out = dir / "anomaly";
-    Run r = tapegrad({"anomaly", "--data", "digits", "--normal", "1", "--latent", "4", "--hidden", "16", "--epochs", "3",
+    Run r = run_cli({"anomaly", "--data", "digits", "--normal", "1", "--latent", "4", "--hidden", "16", "--epochs", "3",
                       "--out", out},
                      dir);
     check_ok(r);
@@ -663,9 +631,9 @@ TEST_CASE("anomaly prints precision, recall, F1 and ROC-AUC and writes metrics.j
 }
 
 TEST_CASE("pca writes explained variance ratios that decrease and sum to below 1") {
-    TempDir dir;
+    TempDir dir("tapegrad_cli_test");
     std::string out = dir / "pca";
-    Run r = tapegrad({"pca", "--data", "digits", "--components", "5", "--out", out}, dir);
+    Run r = run_cli({"pca", "--data", "digits", "--components", "5", "--out", out}, dir);
     check_ok(r);
     CHECK(r.line_starting("PCA of digits with 5 components: explained variance ratio").size() > 0);
     json m = read_json(out + "/metrics.json");
@@ -692,7 +660,7 @@ TEST_CASE("pca writes explained variance ratios that decrease and sum to below 1
 
     SUBCASE("all 64 components explain everything and reconstruct exactly") {
         std::string all = dir / "pca64";
-        check_ok(tapegrad({"pca", "--components", "64", "--out", all}, dir));
+        check_ok(run_cli({"pca", "--components", "64", "--out", all}, dir));
         json a = read_json(all + "/metrics.json");
         std::vector<double> r64 = a["explained_variance_ratio"];
         double sum = 0;
@@ -707,77 +675,77 @@ TEST_CASE("pca writes explained variance ratios that decrease and sum to below 1
     SUBCASE("its test MSE is the PCA baseline train reports") {
         std::string four = dir / "pca4";
         std::string run = dir / "run";
-        check_ok(tapegrad({"pca", "--components", "4", "--out", four}, dir));
-        check_ok(tapegrad(train_args(run, "vanilla", 1), dir));
+        check_ok(run_cli({"pca", "--components", "4", "--out", four}, dir));
+        check_ok(run_cli(train_args(run, "vanilla", 1), dir));
         CHECK(read_json(four + "/metrics.json")["test_mse"].get<double>() ==
               doctest::Approx(read_json(run + "/metrics.json")["pca_test_mse"].get<double>()).epsilon(1e-12));
     }
 }
 
 TEST_CASE("errors are one clear line and a non-zero exit") {
-    TempDir dir;
+    TempDir dir("tapegrad_cli_test");
     std::string out = dir / "out";
 
     SUBCASE("unknown model") {
-        check_usage_error(tapegrad({"train", "--model", "stacked", "--out", out}, dir), {"stacked", "vanilla"});
-        check_usage_error(tapegrad({"gradcheck", "--model", "stacked"}, dir), {"stacked", "variational"});
+        check_usage_error(run_cli({"train", "--model", "stacked", "--out", out}, dir), {"stacked", "vanilla"});
+        check_usage_error(run_cli({"gradcheck", "--model", "stacked"}, dir), {"stacked", "variational"});
     }
     SUBCASE("sizes that do not fit the data") {
-        check_error(tapegrad({"train", "--data", "digits", "--dims", "10,4", "--epochs", "1", "--out", out}, dir),
+        check_error(run_cli({"train", "--data", "digits", "--dims", "10,4", "--epochs", "1", "--out", out}, dir),
                     {"--dims", "10", "64 features"});
-        check_error(tapegrad({"train", "--hidden", "0", "--latent", "4", "--epochs", "1", "--out", out}, dir),
+        check_error(run_cli({"train", "--hidden", "0", "--latent", "4", "--epochs", "1", "--out", out}, dir),
                     {"[64, 0, 4]"});
-        check_error(tapegrad({"gradcheck", "--dims", "16"}, dir), {"[16]"});
+        check_error(run_cli({"gradcheck", "--dims", "16"}, dir), {"[16]"});
     }
     SUBCASE("missing or unreadable data") {
-        check_error(tapegrad({"train", "--data", "/nonexistent.csv", "--epochs", "1", "--out", out}, dir),
+        check_error(run_cli({"train", "--data", "/nonexistent.csv", "--epochs", "1", "--out", out}, dir),
                     {"/nonexistent.csv", "No such file"});
-        check_error(tapegrad({"pca", "--data", "no-such-set", "--out", out}, dir), {"no-such-set", "digits"});
+        check_error(run_cli({"pca", "--data", "no-such-set", "--out", out}, dir), {"no-such-set", "digits"});
         std::string bad = dir / "bad.csv";
         std::ofstream(bad) << "a,b\n1,2\nx,3\n";
-        check_error(tapegrad({"train", "--data", bad, "--epochs", "1", "--out", out}, dir), {bad, "line 3", "\"x\""});
+        check_error(run_cli({"train", "--data", bad, "--epochs", "1", "--out", out}, dir), {bad, "line 3", "\"x\""});
     }
     SUBCASE("missing, wrong or mismatched checkpoint") {
         std::string missing = dir / "none/checkpoint.npz";
-        check_error(tapegrad({"evaluate", "--checkpoint", missing}, dir), {missing});
-        check_error(tapegrad({"grad", "--checkpoint", missing, "--out", dir / "g.npz"}, dir), {missing});
+        check_error(run_cli({"evaluate", "--checkpoint", missing}, dir), {missing});
+        check_error(run_cli({"grad", "--checkpoint", missing, "--out", dir / "g.npz"}, dir), {missing});
         std::string not_npz = dir / "metrics.json";
         std::ofstream(not_npz) << "{}\n";
-        check_error(tapegrad({"evaluate", "--checkpoint", not_npz}, dir), {not_npz, "not a zip file"});
-        check_usage_error(tapegrad({"evaluate"}, dir), {"--checkpoint is required"});
+        check_error(run_cli({"evaluate", "--checkpoint", not_npz}, dir), {not_npz, "not a zip file"});
+        check_usage_error(run_cli({"evaluate"}, dir), {"--checkpoint is required"});
 
         std::string run = dir / "run";
-        check_ok(tapegrad(train_args(run, "vanilla", 1), dir));
+        check_ok(run_cli(train_args(run, "vanilla", 1), dir));
         std::string three = dir / "three.csv";
         std::ofstream(three) << "1,2,3\n4,5,6\n7,8,9\n1,1,1\n2,2,2\n";
-        check_error(tapegrad({"evaluate", "--checkpoint", run + "/checkpoint.npz", "--data", three}, dir), {"64"});
+        check_error(run_cli({"evaluate", "--checkpoint", run + "/checkpoint.npz", "--data", three}, dir), {"64"});
         // Resuming into a model of other sizes names the parameters that differ.
-        check_error(tapegrad({"train", "--resume", run + "/checkpoint.npz", "--hidden", "8", "--latent", "4",
+        check_error(run_cli({"train", "--resume", run + "/checkpoint.npz", "--hidden", "8", "--latent", "4",
                               "--epochs", "2", "--out", dir / "resumed"},
                              dir),
                     {"encoder.0.weight has shape (64, 8), file has (64, 16)"});
     }
     SUBCASE("bad variant options") {
-        check_error(tapegrad({"train", "--options", R"({"level": 0.2})", "--epochs", "1", "--out", out}, dir),
+        check_error(run_cli({"train", "--options", R"({"level": 0.2})", "--epochs", "1", "--out", out}, dir),
                     {"vanilla", "unknown option", "level"});
-        check_error(tapegrad({"train", "--model", "denoising", "--options", "{bad", "--epochs", "1", "--out", out}, dir),
+        check_error(run_cli({"train", "--model", "denoising", "--options", "{bad", "--epochs", "1", "--out", out}, dir),
                     {"denoising", "bad options"});
     }
     SUBCASE("bad numbers") {
-        check_error(tapegrad({"pca", "--components", "100", "--out", out}, dir), {"100 components"});
-        check_usage_error(tapegrad({"train", "--epochs", "0", "--out", out}, dir), {"--epochs"});
-        check_usage_error(tapegrad({"--threads", "0", "pca", "--out", out}, dir), {"--threads"});
-        check_usage_error(tapegrad({"train", "--scale", "log", "--out", out}, dir), {"--scale"});
+        check_error(run_cli({"pca", "--components", "100", "--out", out}, dir), {"100 components"});
+        check_usage_error(run_cli({"train", "--epochs", "0", "--out", out}, dir), {"--epochs"});
+        check_usage_error(run_cli({"--threads", "0", "pca", "--out", out}, dir), {"--threads"});
+        check_usage_error(run_cli({"train", "--scale", "log", "--out", out}, dir), {"--scale"});
     }
     SUBCASE("unknown or missing subcommand, unknown option") {
-        check_usage_error(tapegrad({"frobnicate"}, dir), {});
-        check_usage_error(tapegrad({}, dir), {"subcommand"});
-        check_usage_error(tapegrad({"train", "--frobnicate", "--out", out}, dir), {"--frobnicate"});
+        check_usage_error(run_cli({"frobnicate"}, dir), {});
+        check_usage_error(run_cli({}, dir), {"subcommand"});
+        check_usage_error(run_cli({"train", "--frobnicate", "--out", out}, dir), {"--frobnicate"});
     }
     SUBCASE("no label to train on") {
         // Not a helpful message yet (it names the trainer's validation split), but one line and no abort.
         check_error(
-            tapegrad({"anomaly", "--normal", "42", "--latent", "4", "--hidden", "16", "--epochs", "1", "--out", out}, dir),
+            run_cli({"anomaly", "--normal", "42", "--latent", "4", "--hidden", "16", "--epochs", "1", "--out", out}, dir),
             {});
     }
 }
