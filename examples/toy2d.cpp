@@ -50,6 +50,8 @@ int main(int argc, char** argv) {
     app.add_option("--steps", steps, "gradient descent steps")->check(CLI::PositiveNumber);
     app.add_option("--lr", lr, "learning rate")->check(CLI::PositiveNumber);
     int threads = 1;
+    std::string csv;
+    app.add_option("--csv", csv, "also write the standardised points to this CSV, for `tapegrad train --data`");
     app.add_option("--seed", seed, "seed of the data and the weights");
     app.add_option("--threads", threads, "BLAS threads")->check(CLI::PositiveNumber);
     CLI11_PARSE(app, argc, argv);
@@ -59,6 +61,14 @@ int main(int argc, char** argv) {
     fmt::print("BLAS: {}\n", blas_summary());
 
     Var<float> x(examples::ring_points(1000, seed));
+    if (!csv.empty()) {
+        std::ofstream out(csv);
+        out << "x,y\n";
+        for (std::size_t i = 0; i < x.shape()[0]; ++i) {
+            out << fmt::format("{},{}\n", x.value()(i, 0), x.value()(i, 1));
+        }
+        fmt::print("wrote {}\n", csv);
+    }
     std::mt19937_64 rng(seed + 1);
     std::vector<std::size_t> sizes = {2, 1, 1, 1, 2};
     std::vector<Layer> layers;

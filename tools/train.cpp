@@ -66,6 +66,7 @@ Command add_train(CLI::App& app) {
     app.add_option("--optimizer", t.optimizer, "adam, adamw or sgd")->capture_default_str();
     app.add_option("--lr", t.lr, "learning rate")->check(positive)->capture_default_str();
     app.add_option("--weight-decay", t.weight_decay, "weight decay")->capture_default_str();
+    app.add_option("--momentum", t.momentum, "momentum (sgd)")->capture_default_str();
     app.add_option("--validation", t.validation_fraction, "validation part of the training data")
         ->capture_default_str();
     app.add_option("--patience", t.patience, "early stopping after N epochs without improvement (0: never)")
