@@ -22,7 +22,7 @@ if [ -n "$$missing" ]; then \
 fi
 endef
 
-.PHONY: all deps data-deps bench-deps build test demo bench clean
+.PHONY: all deps data-deps bench-deps build test test-sanitize demo bench clean
 
 all: build
 
@@ -48,11 +48,25 @@ test: build data-deps
 	  END { printf "%d passed, %d failed\n", passed, failed; exit failed > 0 }' $(BUILD)/test-output.txt
 
 # Experiment 2 of the README: autoencoders against PCA on the bundled digits, into runs/demo/.
+# The same suite built with AddressSanitizer and UndefinedBehaviorSanitizer (leaks included), in its
+# own build folder: any report fails the test that made it.
+SANITIZE_BUILD ?= build-sanitize
+$(SANITIZE_BUILD)/build.ninja: | deps
+	meson setup $(SANITIZE_BUILD) --buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false
+
+test-sanitize: deps data-deps $(SANITIZE_BUILD)/build.ninja
+	ninja -C $(SANITIZE_BUILD)
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1 \
+	  meson test -C $(SANITIZE_BUILD) --print-errorlogs --verbose 2>&1 | tee $(SANITIZE_BUILD)/test-output.txt
+	@awk -F'|' '/\[doctest\] test cases:/ { split($$2, p, " "); split($$3, f, " "); passed += p[1]; failed += f[1] } \
+	  END { printf "sanitizers: %d passed, %d failed\n", passed, failed; exit failed > 0 }' $(SANITIZE_BUILD)/test-output.txt
+
 demo: build
 	$(BUILD)/examples/digits_demo --out runs/demo
 
-bench: build bench-deps
+bench: build bench-deps data-deps
 	/usr/bin/python3 bench/run_autodiff.py --build $(BUILD)
+	/usr/bin/python3 bench/run_train.py --build $(BUILD)
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(SANITIZE_BUILD)
