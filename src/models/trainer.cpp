@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <numeric>
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>
@@ -190,13 +191,21 @@ History Trainer<T>::fit(const nn::Dataset& train, const nn::Dataset* validation)
     batches_done_ = 0;
     std::size_t per_epoch = (train.size() + options_.batch_size - 1) / options_.batch_size;
     batches_total_ = per_epoch * static_cast<std::size_t>(std::max(options_.epochs - first, 0));
+    // Without a validation part, the MSE watched is measured on the first training rows, at most
+    // 10000: evaluating all 60000 of Fashion-MNIST after every epoch cost a third of an epoch.
+    nn::Dataset train_sample;
+    if (validation == nullptr) {
+        std::vector<std::size_t> rows(std::min<std::size_t>(train.size(), 10000));
+        std::iota(rows.begin(), rows.end(), std::size_t{0});
+        train_sample = nn::select_rows(train, rows);
+    }
     std::vector<Array<T>> best;
     int since_best = 0;
     for (int epoch = first; epoch < options_.epochs && !history.stopped_early; ++epoch) {
         double start = now();
         EpochRecord record{.epoch = epoch + 1};
         record.train_loss = train_epoch(train, epoch);
-        const nn::Dataset& watched = validation != nullptr ? *validation : train;
+        const nn::Dataset& watched = validation != nullptr ? *validation : train_sample;
         std::tie(record.validation_loss, record.validation_mse) = evaluate(watched);
         record.seconds = now() - start;
         history.epochs.push_back(record);

@@ -21,7 +21,8 @@ struct TrainerOptions {
     double lr = 1e-3;
     double weight_decay = 0;
     double momentum = 0.9;             // sgd only
-    double validation_fraction = 0.1;  // split off the training data (seeded); 0: no validation
+    double validation_fraction = 0.1;  // split off the training data (seeded); 0: none, and early stopping
+                                       // watches the MSE of the first 10000 training rows instead
     int patience = 0;                  // stop after this many epochs without a better validation MSE; 0: never
     double min_delta = 0;              // what counts as better
     bool restore_best = true;          // end with the weights of the best validation epoch
