@@ -6,12 +6,13 @@
 //              batch) against the clean ones
 //   sparse     sigmoid code (the KL penalty needs codes in (0, 1)), the UFLDL objective
 //              MSE + beta sum_j KL(rho || rho_hat_j) + lambda / 2 sum ||W||^2, rho 0.05, beta 0.1, lambda 1e-5
-// --gemm-only times just the matrix products one epoch needs, the same shapes through the same BLAS call
-// with nothing in between: the floor an epoch cannot go under with this BLAS.
+// --gemm-only times just the matrix products one epoch needs, the same shapes through the same call
+// (tapegrad::gemm, whichever backend it chose) with nothing in between: the floor an epoch cannot go
+// under with this BLAS. Each run also reports its peak resident memory (getrusage's ru_maxrss).
 // bench/train_torch.py trains the same models in PyTorch; bench/run_train.py runs both and compares.
 //
 //   train_bench [--variant vanilla|denoising|sparse] [--epochs N] [--gemm-only] [--json]
-#include <cblas.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -58,6 +59,12 @@ const std::vector<std::size_t> hidden_sizes = {256, 64};
 
 double seconds_since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+double peak_rss_mb() {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return double(usage.ru_maxrss) / 1024.0;  // kilobytes on Linux
 }
 
 double median(std::vector<double> xs) {
@@ -169,18 +176,15 @@ struct GemmLayer {
 double step_gemms(std::vector<GemmLayer>& layers, std::size_t rows) {
     double flops = 0;
     for (GemmLayer& l : layers) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(l.out), int(l.in), 1.0f, l.x.data(),
-                    int(l.in), l.w.data(), int(l.out), 0.0f, l.y.data(), int(l.out));
+        gemm(false, false, rows, l.out, l.in, 1.0f, l.x.data(), l.in, l.w.data(), l.out, 0.0f, l.y.data(), l.out);
         flops += 2.0 * double(rows * l.in * l.out);
     }
     for (std::size_t i = layers.size(); i-- > 0;) {
         GemmLayer& l = layers[i];
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(l.in), int(l.out), int(rows), 1.0f, l.x.data(),
-                    int(l.in), l.dy.data(), int(l.out), 0.0f, l.dw.data(), int(l.out));
+        gemm(true, false, l.in, l.out, rows, 1.0f, l.x.data(), l.in, l.dy.data(), l.out, 0.0f, l.dw.data(), l.out);
         flops += 2.0 * double(rows * l.in * l.out);
         if (i > 0) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows), int(l.in), int(l.out), 1.0f, l.dy.data(),
-                        int(l.out), l.w.data(), int(l.out), 0.0f, l.dx.data(), int(l.in));
+            gemm(false, true, rows, l.in, l.out, 1.0f, l.dy.data(), l.out, l.w.data(), l.out, 0.0f, l.dx.data(), l.in);
             flops += 2.0 * double(rows * l.in * l.out);
         }
     }
@@ -238,9 +242,9 @@ void print_result(const nlohmann::json& r, const Options& o) {
                    r["seconds_per_epoch"].get<double>(), o.epochs, r["gflop"].get<double>(), r["gflops"].get<double>());
         return;
     }
-    fmt::print("{:<11} {:.3f} s/epoch (median of {}), train loss {:.5f}, test MSE {:.5f}\n", o.variant,
-               r["seconds_per_epoch"].get<double>(), o.epochs, r["train_loss"].back().get<double>(),
-               r["test_mse"].get<double>());
+    fmt::print("{:<11} {:.3f} s/epoch (median of {}), train loss {:.5f}, test MSE {:.5f}, peak RSS {:.0f} MB\n",
+               o.variant, r["seconds_per_epoch"].get<double>(), o.epochs, r["train_loss"].back().get<double>(),
+               r["test_mse"].get<double>(), r["peak_rss_mb"].get<double>());
 }
 
 }  // namespace
@@ -251,7 +255,7 @@ int main(int argc, char** argv) {
     app.add_option("--variant", o.variant, "which autoencoder")->check(CLI::IsMember({"vanilla", "denoising", "sparse"}));
     app.add_option("--epochs", o.epochs, "timed epochs; the median is reported")->check(CLI::PositiveNumber);
     app.add_option("--seed", o.seed, "initialisation, batch order and corruption");
-    app.add_option("--threads", o.threads, "BLAS threads (OPENBLAS_NUM_THREADS, when the user sets it, wins)")
+    app.add_option("--threads", o.threads, "threads for the matrix products (OPENBLAS_NUM_THREADS, when the user sets it, wins for OpenBLAS)")
         ->check(CLI::PositiveNumber);
     app.add_option("--beta", o.beta, "sparse: weight of the KL penalty");
     app.add_option("--lambda", o.lambda, "sparse: weight decay");
@@ -271,8 +275,10 @@ int main(int argc, char** argv) {
         return 1;
     }
     result["blas"] = blas_summary();
-    result["blas_core"] = blas.core;
+    result["blas_backend"] = blas.backend;
+    result["blas_kernel"] = blas.kernel;
     result["threads"] = blas.threads;
+    result["peak_rss_mb"] = peak_rss_mb();
     print_result(result, o);
     return 0;
 }

@@ -1,4 +1,5 @@
 #include "gemm.hpp"
+#include "blis.hpp"
 
 #include <cblas.h>
 #include <unistd.h>
@@ -93,31 +94,27 @@ bool tiny_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, co
 
 }  // namespace
 
-template <>
-void gemm<float>(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
-                 std::size_t lda, const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc) {
-    if (alpha == float(1) && beta == float(0) && tiny_gemm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc)) {
-        return;
-    }
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(m),
-                static_cast<int>(n), static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb),
-                beta, c, static_cast<int>(ldc));
-}
-
-template <>
-void gemm<double>(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, double alpha, const double* a,
-                  std::size_t lda, const double* b, std::size_t ldb, double beta, double* c, std::size_t ldc) {
-    if (alpha == double(1) && beta == double(0) && tiny_gemm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc)) {
-        return;
-    }
-    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(m),
-                static_cast<int>(n), static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb),
-                beta, c, static_cast<int>(ldc));
-}
-
 }  // namespace detail
 
 namespace {
+
+enum class Backend { openblas, blis };
+
+struct Choice {
+    Backend backend = Backend::blis;
+    std::string why;
+};
+
+bool cpu_has_avx512() {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+}
+
+bool cpu_has_avx2() {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
 
 // OpenBLAS's names for kernels that use neither AVX2 nor AVX-512.
 bool is_generic(std::string_view core) {
@@ -131,32 +128,117 @@ bool is_generic(std::string_view core) {
     return false;
 }
 
+// Whether OpenBLAS runs a kernel for the CPU's widest vectors.
+bool openblas_at_its_best() {
+    std::string_view core = openblas_get_corename();
+    bool avx512_kernel = core == "SkylakeX" || core == "Cooperlake" || core == "SapphireRapids";
+    if (cpu_has_avx512()) {
+        return avx512_kernel;
+    }
+    return cpu_has_avx2() ? !is_generic(core) : true;
+}
+
+Choice choose() {
+    Choice choice;
+    const char* forced = std::getenv("TAPEGRAD_GEMM");
+    if (forced != nullptr && std::string_view(forced) == "openblas") {
+        choice = {Backend::openblas, "TAPEGRAD_GEMM=openblas"};
+    } else if (forced != nullptr && std::string_view(forced) == "blis") {
+        choice = {Backend::blis, "TAPEGRAD_GEMM=blis"};
+    } else if (openblas_at_its_best()) {
+        choice = {Backend::openblas, "OpenBLAS runs the kernel for this CPU"};
+    } else {
+        choice = {Backend::blis, fmt::format("OpenBLAS runs {}, slower than this CPU allows", openblas_get_corename())};
+    }
+    if (choice.backend == Backend::blis) {
+        // Without AVX2, BLIS's own detection is as good as any choice made here.
+        detail::blis::init(cpu_has_avx512() ? detail::blis::Kernels::avx512
+                           : cpu_has_avx2() ? detail::blis::Kernels::avx2
+                                            : detail::blis::Kernels::detect);
+    }
+    return choice;
+}
+
+const Choice& chosen() {
+    static const Choice choice = choose();
+    return choice;
+}
+
 }  // namespace
 
+template <>
+void gemm<float>(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
+                 std::size_t lda, const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc) {
+    if (alpha == float(1) && beta == float(0) && detail::tiny_gemm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc)) {
+        return;
+    }
+    if (chosen().backend == Backend::blis) {
+        detail::blis::gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(m),
+                static_cast<int>(n), static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb),
+                beta, c, static_cast<int>(ldc));
+}
+
+template <>
+void gemm<double>(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, double alpha, const double* a,
+                  std::size_t lda, const double* b, std::size_t ldb, double beta, double* c, std::size_t ldc) {
+    if (alpha == double(1) && beta == double(0) && detail::tiny_gemm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc)) {
+        return;
+    }
+    if (chosen().backend == Backend::blis) {
+        detail::blis::gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(m),
+                static_cast<int>(n), static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb),
+                beta, c, static_cast<int>(ldc));
+}
+
 BlasInfo blas_info() {
+    const Choice& choice = chosen();
     BlasInfo info;
     std::string_view config = openblas_get_config();
     // The config string starts "OpenBLAS 0.3.21 ...".
     std::size_t end = config.find(' ', std::string_view("OpenBLAS ").size());
-    info.library = std::string(config.substr(0, end));
-    info.core = openblas_get_corename();
-    info.threads = openblas_get_num_threads();
-    __builtin_cpu_init();
-    info.cpu_has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    info.cpu_has_avx512 = __builtin_cpu_supports("avx512f");
-    info.generic_kernel = (info.cpu_has_avx2 || info.cpu_has_avx512) && is_generic(info.core);
+    std::string openblas(config.substr(0, end));
+    std::string core = openblas_get_corename();
+    info.openblas = fmt::format("{}, kernel {}", openblas, core);
+    info.cpu_has_avx2 = cpu_has_avx2();
+    info.cpu_has_avx512 = cpu_has_avx512();
+    info.why = choice.why;
+    if (choice.backend == Backend::blis) {
+        info.backend = "BLIS " + detail::blis::version();
+        info.kernel = detail::blis::kernel();
+        info.threads = detail::blis::threads();
+        info.generic_kernel = info.cpu_has_avx2 && info.kernel == "generic";
+    } else {
+        info.backend = openblas;
+        info.kernel = core;
+        info.threads = openblas_get_num_threads();
+        info.generic_kernel = (info.cpu_has_avx2 || info.cpu_has_avx512) && is_generic(core);
+    }
     return info;
 }
 
 std::string blas_summary() {
     BlasInfo info = blas_info();
-    return fmt::format("{}, kernel {}{}, {} thread{}", info.library, info.core,
-                       info.generic_kernel ? " (generic: slower than this CPU allows)" : "", info.threads,
-                       info.threads == 1 ? "" : "s");
+    std::string summary = fmt::format("{}, kernel {}{}, {} thread{}", info.backend, info.kernel,
+                                      info.generic_kernel ? " (generic: slower than this CPU allows)" : "",
+                                      info.threads, info.threads == 1 ? "" : "s");
+    if (info.backend.starts_with("BLIS")) {
+        summary += fmt::format(" (LAPACK: {})", info.openblas);
+    }
+    return summary;
 }
 
-void set_blas_threads(int threads) { openblas_set_num_threads(threads); }
-
+void set_blas_threads(int threads) {
+    openblas_set_num_threads(threads);
+    if (chosen().backend == Backend::blis) {
+        detail::blis::set_threads(threads);
+    }
+}
 void configure_blas(char** argv, int threads) {
     if (std::getenv("TAPEGRAD_BLAS_CONFIGURED") != nullptr) {  // already run again once: take what we have
         set_blas_threads(threads);
@@ -168,7 +250,8 @@ void configure_blas(char** argv, int threads) {
         setenv("OPENBLAS_NUM_THREADS", std::to_string(threads).c_str(), 1);
         again = true;
     }
-    if (std::getenv("OPENBLAS_CORETYPE") == nullptr && blas_info().generic_kernel) {
+    if (std::getenv("OPENBLAS_CORETYPE") == nullptr && (cpu_has_avx2() || cpu_has_avx512()) &&
+        is_generic(openblas_get_corename())) {
         // Haswell's kernels need only AVX2 and FMA, which every CPU that reaches here has.
         setenv("OPENBLAS_CORETYPE", "Haswell", 1);
         again = true;

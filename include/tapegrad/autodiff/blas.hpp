@@ -1,31 +1,59 @@
-// The BLAS under every matrix product, and which kernel it runs: OpenBLAS picks its kernel from the CPU
-// it detects, and Debian 12's build falls back to a generic one on CPUs newer than it knows.
+// The matrix products under every op, and which library and kernel run them.
+//
+// Two BLAS libraries are linked: OpenBLAS (also LAPACK's BLAS, for PCA) and BLIS. OpenBLAS picks its kernel
+// from the CPU it detects or from OPENBLAS_CORETYPE; Debian 12's build falls back to a generic kernel on
+// CPUs newer than it knows, and a workplace may force an older kernel. BLIS's kernels are chosen here
+// from the CPU's own features (AVX-512: skx, AVX2 and FMA: haswell), so the products do not depend on
+// either. The backend, chosen once per process:
+// - TAPEGRAD_GEMM=openblas or TAPEGRAD_GEMM=blis, when the user sets it;
+// - else OpenBLAS when it runs a kernel for the CPU's widest vectors (SkylakeX or newer on an AVX-512
+//   CPU, Haswell or Zen on an AVX2 one): it was the fastest here, 206 GFLOP/s against BLIS's 184 on one
+//   training step's products;
+// - else BLIS, with the kernels the CPU allows (BLIS_ARCH_TYPE, when the user sets it, wins).
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 namespace tapegrad {
 
 struct BlasInfo {
-    std::string library;  // "OpenBLAS 0.3.21"
-    std::string core;     // the kernel OpenBLAS runs: "Haswell", "SkylakeX", "Prescott" (generic)
+    std::string backend;  // what runs the products: "BLIS 0.9.0" or "OpenBLAS 0.3.21"
+    std::string kernel;   // its kernel: "skx", "haswell" (BLIS); "SkylakeX", "Haswell", "Prescott" (OpenBLAS)
+    std::string why;      // how the backend was chosen
+    std::string openblas;       // "OpenBLAS 0.3.21, kernel Haswell": LAPACK's BLAS, whatever runs the products
     int threads = 1;
-    bool generic_kernel = false;  // a kernel slower than the CPU allows
+    bool generic_kernel = false;  // the products run a kernel slower than the CPU allows
     bool cpu_has_avx2 = false;
     bool cpu_has_avx512 = false;
 };
 
 BlasInfo blas_info();
-// "OpenBLAS 0.3.21, kernel Haswell, 1 thread"
+// "BLIS 0.9.0, kernel skx, 1 thread (OpenBLAS 0.3.21 runs Haswell)"
 std::string blas_summary();
+// Threads for the products (both libraries).
 void set_blas_threads(int threads);
+
+// C (m, n) = alpha * op(A) op(B) + beta * C, row-major; op(A) is (m, k), op(B) is (k, n). ta and tb read
+// A and B transposed in place, so no transposed copy is ever made. Every op's product goes through here;
+// it is public for benchmarks that time the products alone.
+template <class T>
+void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a, std::size_t lda,
+          const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc);
+
+template <>
+void gemm<float>(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
+                 std::size_t lda, const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc);
+template <>
+void gemm<double>(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, double alpha, const double* a,
+                  std::size_t lda, const double* b, std::size_t ldb, double beta, double* c, std::size_t ldc);
 
 // For programs, called first in main. OpenBLAS reads its settings once, when it loads, so this sets
 // them and runs the program again when they differ from what it wants:
 // - threads: OPENBLAS_NUM_THREADS, unless the user set it or OMP_NUM_THREADS. Lowering the count later
 //   leaves OpenBLAS's extra workers spinning on the other cores, which slows small products here.
 // - the kernel: when OpenBLAS detected a generic one on a CPU with AVX2 or AVX-512 and the user has not
-//   set OPENBLAS_CORETYPE, the Haswell kernel.
+//   set OPENBLAS_CORETYPE, the Haswell kernel (for LAPACK; the products would run on BLIS anyway).
 // A user's own setting always wins. Returns when nothing needs to change. Tests never call this.
 void configure_blas(char** argv, int threads = 1);
 
