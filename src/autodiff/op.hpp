@@ -137,6 +137,24 @@ Var<T> mask_of(const Var<T>& x, Pred pred) {
     return mask;
 }
 
+// dy * f(u[i]) in one pass, for the backward of an elementwise op whose derivative is f of its input or
+// output u. When nothing records (a backward without create_graph) it writes one new buffer; otherwise
+// it returns `composed()`, the same formula in ops, so that second derivatives flow through it.
+template <class T, class F, class Composed>
+Var<T> times_derivative(const Var<T>& dy, const Var<T>& u, F f, Composed composed) {
+    if (grad_enabled()) {
+        return composed();
+    }
+    Var<T> dx = empty<T>(u.shape());
+    const T* pd = dy.value().data();
+    const T* pu = u.value().data();
+    T* px = dx.mutable_value().data();
+    for (std::size_t i = 0, n = u.size(); i < n; ++i) {
+        px[i] = pd[i] * f(pu[i]);
+    }
+    return dx;
+}
+
 // matmul with op(A) = A^T when ta, op(B) = B^T when tb: what backward formulas use instead of copies.
 template <class T>
 Var<T> matmul_t(const Var<T>& a, const Var<T>& b, bool ta, bool tb);

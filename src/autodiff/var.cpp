@@ -46,6 +46,16 @@ public:
         node->value.resize(shape);  // same size: no allocation, only the shape changes
         return node;
     }
+    // A pooled node of this many elements, or nullptr when there is none.
+    Node<T>* take_if_any(std::size_t size) {
+        auto it = free_.find(size);
+        if (it == free_.end() || it->second.empty()) {
+            return nullptr;
+        }
+        Node<T>* node = it->second.back();
+        it->second.pop_back();
+        return node;
+    }
     void give(Node<T>* node) { free_[node->value.size()].push_back(node); }
     template <class F>
     void for_each(F f) {
@@ -127,10 +137,24 @@ template Var<double> full<double>(const Shape&, double);
 }  // namespace detail
 
 template <class T>
-Var<T>::Var(Array<T> value, bool requires_grad, std::string name) {
-    node_ = detail::acquire_node<T>(Shape{});
+Var<T>::Var(Array<T>&& value, bool requires_grad, std::string name) {
+    // The node goes back to the pool with this buffer: take a pooled node of the same size if there is
+    // one (its buffer is freed), so that the pool does not grow by a buffer each time.
+    node_ = detail::pool<T>().take_if_any(value.size());
+    if (node_ == nullptr) {
+        node_ = detail::acquire_node<T>(Shape{});
+    }
     node_->refs = 1;
     node_->value = std::move(value);
+    node_->requires_grad = requires_grad;
+    node_->name = std::move(name);
+}
+
+template <class T>
+Var<T>::Var(const Array<T>& value, bool requires_grad, std::string name) {
+    node_ = detail::acquire_node<T>(value.shape());
+    node_->refs = 1;
+    std::copy(value.data(), value.data() + value.size(), node_->value.data());
     node_->requires_grad = requires_grad;
     node_->name = std::move(name);
 }

@@ -31,8 +31,7 @@ Var<T> Linear<T>::forward(const Var<T>& x) {
         detail::throw_shape_error(
             fmt::format("{}: input has shape {}, expected (batch, {})", describe(), tapegrad::to_string(x.shape()), in_));
     }
-    Var<T> y = matmul(x, weight_);
-    return bias_.defined() ? y + bias_ : y;
+    return bias_.defined() ? linear(x, weight_, bias_) : matmul(x, weight_);
 }
 
 template <class T>

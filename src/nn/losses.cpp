@@ -21,8 +21,7 @@ void same_shape(std::string_view loss, const Var<T>& a, const Var<T>& b) {
 template <class T>
 Var<T> mse(const Var<T>& prediction, const Var<T>& target) {
     same_shape("mse", prediction, target);
-    Var<T> d = prediction - target;
-    return mean(d * d);
+    return mean_squared_error(prediction, target);
 }
 
 template <class T>
@@ -79,7 +78,7 @@ template <class T>
 Var<T> l2_penalty(std::span<const Var<T>> parameters) {
     Var<T> total = Var<T>::scalar(T(0));
     for (const Var<T>& p : parameters) {
-        total = total + sum(p * p);
+        total = total + sum_squares(p);
     }
     return total;
 }

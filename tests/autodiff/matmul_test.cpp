@@ -188,3 +188,54 @@ TEST_CASE_TEMPLATE("matmul backward with one constant input, and with the same v
     Product right = product_ref(w.value(), seed.value(), true, false);
     CHECK(matches<T>(w.grad().value(), Product{left.c + right.c, left.abs_c + right.abs_c}, 9));
 }
+
+TEST_CASE_TEMPLATE("linear is the product plus the bias on every row, in a buffer from the pool", T, float, double) {
+    Shape x_shape;
+    Shape w_shape;
+    SUBCASE("(3, 4) x (4, 5)") { x_shape = {3, 4}; w_shape = {4, 5}; }
+    SUBCASE("(128, 784) x (784, 8)") { x_shape = {128, 784}; w_shape = {784, 8}; }
+    SUBCASE("(9, 2) x (2, 3)") { x_shape = {9, 2}; w_shape = {2, 3}; }
+    SUBCASE("k = 0: (3, 0) x (0, 4)") { x_shape = {3, 0}; w_shape = {0, 4}; }
+    CAPTURE(x_shape);
+    poison_buffer<T>({x_shape[0], w_shape[1]});
+    Var<T> x(random_array<T>(x_shape, 1));
+    Var<T> w(random_array<T>(w_shape, 2));
+    Var<T> b(random_array<T>({w_shape[1]}, 3));
+    Var<T> y = linear(x, w, b);
+    REQUIRE(y.shape() == Shape{x_shape[0], w_shape[1]});
+    Product p = product_ref(x.value(), w.value());
+    for (std::size_t i = 0; i < x_shape[0]; ++i) {
+        for (std::size_t j = 0; j < w_shape[1]; ++j) {
+            p.c(i, j) += double(b.value()(j));
+            p.abs_c(i, j) += std::abs(double(b.value()(j)));
+        }
+    }
+    CHECK(matches<T>(y.value(), p, x_shape[1] + 1));
+}
+
+TEST_CASE_TEMPLATE("linear backward: dx = dy W^T, dW = x^T dy, db = the column sums of dy", T, float, double) {
+    Var<T> x = Var<T>::parameter(random_array<T>({6, 4}, 1), "x");
+    Var<T> w = Var<T>::parameter(random_array<T>({4, 3}, 2), "w");
+    Var<T> b = Var<T>::parameter(random_array<T>({3}, 3), "b");
+    Array<T> dy = random_array<T>({6, 3}, 4);
+    backward(linear(x, w, b), Var<T>(dy));
+    CHECK(matches<T>(x.grad().value(), product_ref(dy, w.value(), false, true), 3));
+    CHECK(matches<T>(w.grad().value(), product_ref(x.value(), dy, true, false), 6));
+    Array<double> sums = xt::zeros<double>(Shape{3});
+    for (std::size_t i = 0; i < 6; ++i) {
+        for (std::size_t j = 0; j < 3; ++j) {
+            sums(j) += double(dy(i, j));
+        }
+    }
+    CHECK(test::all_close<T>(b.grad().value(), xt::cast<T>(sums), 1e-5));
+}
+
+TEST_CASE_TEMPLATE("linear errors print every shape", T, float, double) {
+    auto v = [](Shape shape) { return Var<T>(random_array<T>(shape, 1)); };
+    CHECK_THROWS_WITH_AS(linear(v({8, 3}), v({4, 5}), v({5})), "linear: shapes do not fit: (8, 3) x (4, 5) + (5,)",
+                         ShapeError);
+    CHECK_THROWS_WITH_AS(linear(v({8, 4}), v({4, 5}), v({4})), "linear: shapes do not fit: (8, 4) x (4, 5) + (4,)",
+                         ShapeError);
+    CHECK_THROWS_WITH_AS(linear(v({8, 4}), v({4, 5}), v({1, 5})),
+                         "linear: needs a 2-D input and weight and a 1-D bias: (8, 4) x (4, 5) + (1, 5)", ShapeError);
+}

@@ -127,6 +127,17 @@ std::map<std::string, std::vector<Case>> specs() {
         {"axis -1 keepdims (2, 3, 4)", {{{2, 3, 4}}}, [](const Vars& v) { return sum(v[0], -1, true); }},
         {"axis 1 (2, 3, 4)", {{{2, 3, 4}}}, [](const Vars& v) { return sum(v[0], 1); }},
     };
+    s["mean_squared_error"] = {
+        {"(3, 4) and (3, 4)", {{{3, 4}}, {{3, 4}}}, [](const Vars& v) { return mean_squared_error(v[0], v[1]); }},
+        {"(5,) and (5,)", {{{5}}, {{5}}}, [](const Vars& v) { return mean_squared_error(v[0], v[1]); }, -1, true},
+        {"(2, 3, 2) and (2, 3, 2)", {{{2, 3, 2}}, {{2, 3, 2}}},
+         [](const Vars& v) { return mean_squared_error(v[0], v[1]); }},
+    };
+    s["sum_squares"] = {
+        {"()", {{{}}}, [](const Vars& v) { return sum_squares(v[0]); }},
+        {"(3, 4)", {{{3, 4}}}, [](const Vars& v) { return sum_squares(v[0]); }},
+        {"(2, 3, 2)", {{{2, 3, 2}}}, [](const Vars& v) { return sum_squares(v[0]); }},
+    };
     s["mean"] = {
         {"all (3, 4)", {{{3, 4}}}, [](const Vars& v) { return mean(v[0]); }},
         {"axis 0 (3, 4)", {{{3, 4}}}, [](const Vars& v) { return mean(v[0], 0); }},
@@ -175,6 +186,17 @@ std::map<std::string, std::vector<Case>> specs() {
         {"(9, 2) x (2, 3)", {{{9, 2}}, {{2, 3}}}, [](const Vars& v) { return matmul(v[0], v[1]); }},
         {"(9, 1) x (1, 1)", {{{9, 1}}, {{1, 1}}}, [](const Vars& v) { return matmul(v[0], v[1]); }},
         {"(4, 4) x (4, 4)", {{{4, 4}}, {{4, 4}}}, [](const Vars& v) { return matmul(v[0], v[1]); }, -1, true},
+    };
+    s["linear"] = {
+        {"(3, 4) x (4, 5) + (5,)", {{{3, 4}}, {{4, 5}}, {{5}}},
+         [](const Vars& v) { return linear(v[0], v[1], v[2]); }, 2},
+        // One row: the bias is not summed over anything, so no reduction to drop.
+        {"(1, 3) x (3, 2) + (2,)", {{{1, 3}}, {{3, 2}}, {{2}}},
+         [](const Vars& v) { return linear(v[0], v[1], v[2]); }},
+        {"(9, 2) x (2, 3) + (3,)", {{{9, 2}}, {{2, 3}}, {{3}}},
+         [](const Vars& v) { return linear(v[0], v[1], v[2]); }, 2},
+        {"(4, 4) x (4, 4) + (4,)", {{{4, 4}}, {{4, 4}}, {{4}}},
+         [](const Vars& v) { return linear(v[0], v[1], v[2]); }, 2, true},
     };
     return s;
 }

@@ -278,3 +278,28 @@ TEST_CASE_TEMPLATE("broadcast_to's backward is a sum and sum_to's a broadcast, w
     backward(broadcast_to(s, big), dy_big);
     CHECK(close_to<T>(s.grad().value(), 2.0 * sum_to_ref(dy_big.value(), small), test::tolerance<T>()));
 }
+
+TEST_CASE_TEMPLATE("mean_squared_error and sum_squares match loops in double", T, float, double) {
+    for (Shape shape : {Shape{}, Shape{7}, Shape{13, 9}, Shape{128, 784}}) {
+        CAPTURE(shape);
+        Array<T> a = random_array<T>(shape, 1);
+        Array<T> b = random_array<T>(shape, 2);
+        double squares = 0;
+        double errors = 0;
+        for (std::size_t i = 0; i < a.size(); ++i) {
+            squares += double(a.data()[i]) * double(a.data()[i]);
+            errors += (double(a.data()[i]) - double(b.data()[i])) * (double(a.data()[i]) - double(b.data()[i]));
+        }
+        double tol = std::is_same_v<T, float> ? 1e-6 : 1e-12;  // sums in another order: n eps at worst
+        CHECK(double(sum_squares(Var<T>(a)).item()) == doctest::Approx(squares).epsilon(tol));
+        CHECK(double(mean_squared_error(Var<T>(a), Var<T>(b)).item()) ==
+              doctest::Approx(errors / double(a.size())).epsilon(tol));
+    }
+    CHECK(std::isnan(mean_squared_error(Var<T>(xt::zeros<T>(Shape{0})), Var<T>(xt::zeros<T>(Shape{0}))).item()));
+    CHECK(sum_squares(Var<T>(xt::zeros<T>(Shape{0, 3}))).item() == T(0));
+}
+
+TEST_CASE_TEMPLATE("mean_squared_error names both shapes when they differ", T, float, double) {
+    CHECK_THROWS_WITH_AS(mean_squared_error(Var<T>(random_array<T>({3, 4}, 1)), Var<T>(random_array<T>({4, 3}, 2))),
+                         "mean_squared_error: shapes differ: (3, 4) and (4, 3)", ShapeError);
+}

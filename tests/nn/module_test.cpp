@@ -97,8 +97,8 @@ TEST_CASE("gradcheck over every parameter of a model, named in the report") {
     CHECK(report);
     CHECK(report.inputs.size() == 6);
     CHECK(report.inputs[4].name == "decoder.0.weight");
-    // Broken on purpose: the bias-add's gradient to its second input (every bias) scaled by 1.01.
-    testing::FaultScope fault({.op = "add", .kind = testing::FaultKind::scale, .input = 1});
+    // Broken on purpose: the gradient of Linear's op to its third input (every bias) scaled by 1.01.
+    testing::FaultScope fault({.op = "linear", .kind = testing::FaultKind::scale, .input = 2});
     GradcheckReport broken = gradcheck(loss, params);
     CHECK_FALSE(broken);
     CHECK(broken["encoder.0.weight"].passed);

@@ -56,6 +56,8 @@ template <class T> Var<T> sign(const Var<T>& x);                       // -1, 0 
 
 // Matrix product of 2-D values through BLAS: (m, k) x (k, n) -> (m, n).
 template <class T> Var<T> matmul(const Var<T>& a, const Var<T>& b);
+// x W + b for x (m, k), W (k, n), b (n,): matmul and a broadcast add in one op and one pass, as Linear uses.
+template <class T> Var<T> linear(const Var<T>& x, const Var<T>& w, const Var<T>& b);
 // 2-D transpose.
 template <class T> Var<T> transpose(const Var<T>& x);
 template <class T> Var<T> reshape(const Var<T>& x, const Shape& shape);
@@ -63,6 +65,10 @@ template <class T> Var<T> reshape(const Var<T>& x, const Shape& shape);
 // Reductions: over everything (a 0-d result), or over one axis (negative counts from the end).
 template <class T> Var<T> sum(const Var<T>& x);
 template <class T> Var<T> sum(const Var<T>& x, int axis, bool keepdims = false);
+// mean((a - b)^2) over every element of two values of one shape, as one op (NaN when they are empty).
+template <class T> Var<T> mean_squared_error(const Var<T>& a, const Var<T>& b);
+// sum(x^2) over every element, as one op: an L2 penalty.
+template <class T> Var<T> sum_squares(const Var<T>& x);
 template <class T> Var<T> mean(const Var<T>& x);
 template <class T> Var<T> mean(const Var<T>& x, int axis, bool keepdims = false);
 template <class T> Var<T> broadcast_to(const Var<T>& x, const Shape& shape);

@@ -61,7 +61,10 @@ public:
 
     Var() noexcept = default;
     // A leaf. A leaf that requires grad gathers its gradient in grad() across backward calls.
-    explicit Var(Array<T> value, bool requires_grad = false, std::string name = {});
+    explicit Var(Array<T>&& value, bool requires_grad = false, std::string name = {});
+    // The same from a copy of `value`, made into a buffer the thread's pool keeps for that size: a new
+    // batch each step allocates nothing.
+    explicit Var(const Array<T>& value, bool requires_grad = false, std::string name = {});
     // A leaf that requires grad, with the name that gradient checks and errors report.
     static Var parameter(Array<T> value, std::string name);
     // A 0-d constant.

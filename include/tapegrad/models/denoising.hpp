@@ -36,6 +36,8 @@ public:
     NoiseSource& noise() { return noise_; }
 
 private:
+    void corrupt_in_place(T* v, std::size_t n);
+
     DenoisingOptions options_;
     NoiseSource noise_;
 };

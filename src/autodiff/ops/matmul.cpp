@@ -31,7 +31,29 @@ struct Matmul {
     }
 };
 
-constexpr OpInfo rows[] = {op_info<Matmul>("matmul")};
+// y = x W + b, b broadcast over the rows: a layer's affine map as one op. The forward writes b into each
+// row of y and lets the product add x W onto it, one pass over y fewer than matmul then add; the backward
+// is matmul's for x and W, and dy summed over the rows for b (Grads::add sums what was broadcast).
+struct Linear {
+    static constexpr std::string_view name = "linear";
+    static constexpr int arity = 3;
+    static constexpr bool kink = false;
+    template <class T>
+    static void backward(Grads<T>& g) {
+        const Var<T>& dy = g.dy();
+        if (g.needs(0)) {
+            g.add(0, matmul_t(dy, g.in(1), false, true));
+        }
+        if (g.needs(1)) {
+            g.add(1, matmul_t(g.in(0), dy, true, false));
+        }
+        if (g.needs(2)) {
+            g.add(2, dy);
+        }
+    }
+};
+
+constexpr OpInfo rows[] = {op_info<Matmul>("matmul"), op_info<Linear>("matmul")};
 
 }  // namespace
 
@@ -71,7 +93,34 @@ Var<T> matmul(const Var<T>& a, const Var<T>& b) {
     return detail::matmul_t(a, b, false, false);
 }
 
+template <class T>
+Var<T> linear(const Var<T>& x, const Var<T>& w, const Var<T>& b) {
+    if (x.ndim() != 2 || w.ndim() != 2 || b.ndim() != 1) {
+        detail::throw_shape_error(fmt::format("linear: needs a 2-D input and weight and a 1-D bias: {} x {} + {}",
+                                              to_string(x.shape()), to_string(w.shape()), to_string(b.shape())));
+    }
+    std::size_t m = x.shape()[0];
+    std::size_t k = x.shape()[1];
+    std::size_t n = w.shape()[1];
+    if (w.shape()[0] != k || b.shape()[0] != n) {
+        detail::throw_shape_error(fmt::format("linear: shapes do not fit: {} x {} + {}", to_string(x.shape()),
+                                              to_string(w.shape()), to_string(b.shape())));
+    }
+    Var<T> y = detail::empty<T>(Shape{m, n});
+    T* py = y.mutable_value().data();
+    const T* pb = b.value().data();
+    for (std::size_t i = 0; i < m; ++i) {
+        std::copy(pb, pb + n, py + i * n);
+    }
+    if (k > 0 && m > 0 && n > 0) {
+        gemm<T>(false, false, m, n, k, T(1), x.value().data(), k, w.value().data(), n, T(1), py, n);
+    }
+    return detail::record(detail::op_def<detail::Linear, T>, std::move(y), {x, w, b});
+}
+
 template Var<float> matmul<float>(const Var<float>&, const Var<float>&);
 template Var<double> matmul<double>(const Var<double>&, const Var<double>&);
+template Var<float> linear<float>(const Var<float>&, const Var<float>&, const Var<float>&);
+template Var<double> linear<double>(const Var<double>&, const Var<double>&, const Var<double>&);
 
 }  // namespace tapegrad

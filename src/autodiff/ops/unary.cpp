@@ -108,7 +108,9 @@ struct Relu {
     // NOTE: the gradient at exactly 0 is 0, PyTorch's choice.
     template <class T>
     static void backward(Grads<T>& g) {
-        g.add(0, g.dy() * mask_of(g.in(0), [](T v) { return v > 0; }));
+        auto positive = [](T v) { return v > 0; };
+        g.add(0, times_derivative(g.dy(), g.in(0), [](T v) { return v > 0 ? T(1) : T(0); },
+                                  [&] { return g.dy() * mask_of(g.in(0), positive); }));
     }
 };
 
@@ -141,7 +143,8 @@ struct Sigmoid {
     template <class T>
     static void backward(Grads<T>& g) {
         const Var<T>& y = g.out();
-        g.add(0, g.dy() * (y * (T(1) - y)));
+        g.add(0, times_derivative(g.dy(), y, [](T v) { return v * (T(1) - v); },
+                                  [&] { return g.dy() * (y * (T(1) - y)); }));
     }
 };
 
@@ -154,7 +157,8 @@ struct Tanh {
     template <class T>
     static void backward(Grads<T>& g) {
         const Var<T>& y = g.out();
-        g.add(0, g.dy() * (T(1) - y * y));
+        g.add(0, times_derivative(g.dy(), y, [](T v) { return T(1) - v * v; },
+                                  [&] { return g.dy() * (T(1) - y * y); }));
     }
 };
 
