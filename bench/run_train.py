@@ -1,20 +1,24 @@
 #!/usr/bin/python3
 """Trains the 784-256-64-256-784 autoencoder on Fashion-MNIST in tapegrad and in PyTorch in one go, and
-prints seconds per epoch, their ratio and each run's final test MSE side by side.
+prints one table: seconds per epoch, their ratio, the GEMM floor ratio, each run's final test MSE and
+peak resident memory, at each thread count; then writes the table as JSON.
 
-  /usr/bin/python3 bench/run_train.py [--build build] [--epochs 3] [--variants vanilla,denoising,sparse]
-                                      [--no-best] [--out build/bench/train.json]
+  /usr/bin/python3 bench/run_train.py [--build build] [--epochs 3] [--threads 1,2]
+                                      [--variants vanilla,denoising,sparse] [--no-best] [--out FILE]
 
-Per variant: bench/train_bench (tapegrad), then bench/train_torch.py twice:
-  PyTorch      as installed: the environment unchanged (apart from one OpenBLAS thread, see train_torch.py)
-  PT best      at its best: OPENBLAS_CORETYPE set to the kernel tapegrad ran, when the user has not set it,
-               and torch.set_flush_denormal(True) (tapegrad trains with flush-to-zero too)
+Per thread count: `train_bench --gemm-only` (the floor), then per variant bench/train_bench (tapegrad)
+and bench/train_torch.py twice:
+  PyTorch   as installed: the environment unchanged, apart from the thread count (OPENBLAS_NUM_THREADS,
+            unless the user set it, as tapegrad's programs do)
+  PT best   at its best: OPENBLAS_CORETYPE set to the fastest OpenBLAS kernel this CPU runs (SkylakeX
+            with AVX-512, Haswell with AVX2), even over the environment's own setting, and
+            torch.set_flush_denormal(True) (tapegrad trains with flush-to-zero too)
 Each time is the median over --epochs epochs of wall-clock seconds, data loading and the test pass left
-out. ratio is PyTorch seconds / tapegrad seconds: how many times faster tapegrad is (below 1: slower).
-"floor" is tapegrad's epoch over `train_bench --gemm-only`, one epoch's matrix products alone through the
-same BLAS: how far the rest of the work puts an epoch above what the products cost. Test MSE is the plain
-reconstruction MSE over the 10000 test images, whatever the variant trained on. The programs run one
-after the other, so they never share the CPU.
+out. tg/PT is tapegrad's seconds over PyTorch's: 0.50 means twice as fast. floor is tapegrad's epoch over
+the GEMM-only epoch, one epoch's matrix products alone through the same backend (tapegrad::gemm). Test
+MSE is the plain reconstruction MSE over the 10000 test images, whatever the variant trained on. RSS is
+each process's peak resident memory (ru_maxrss; PyTorch's includes its interpreter). The programs run
+one after the other, so they never share the CPU; the load average says whether anything else did.
 """
 import argparse
 import json
@@ -40,43 +44,48 @@ def run_json(command, env=None):
     return header, json.loads(lines[-1])
 
 
-def best_env(core):
-    """The environment for PyTorch at its best: tapegrad's kernel, unless the user chose one."""
+def fastest_openblas_kernel():
+    """The OpenBLAS kernel for this CPU's widest vectors: what PyTorch would run at its best."""
+    with open("/proc/cpuinfo") as f:
+        flags = next((line.split() for line in f if line.startswith("flags")), [])
+    if "avx512f" in flags:
+        return "SkylakeX"
+    return "Haswell" if "avx2" in flags else None
+
+
+def best_env(kernel):
     env = dict(os.environ)
-    if "OPENBLAS_CORETYPE" not in env and core:
-        env["OPENBLAS_CORETYPE"] = core
+    if kernel:
+        env["OPENBLAS_CORETYPE"] = kernel
     return env
 
 
-def ratio(theirs, ours):
-    return theirs["seconds_per_epoch"] / ours["seconds_per_epoch"]
-
-
-def print_table(rows, gemm, best):
-    head = f"{'variant':<10} {'tapegrad':>9} {'PyTorch':>8}"
-    head += f" {'PT best':>8}" if best else ""
-    head += f" {'ratio':>6}" + (f" {'r.best':>6}" if best else "") + f" {'floor':>6}"
-    head += f"   {'test MSE tapegrad':>17} {'PyTorch':>8}" + (f" {'PT best':>8}" if best else "")
-    print(head)
-    print(f"{'':<10} {'s/epoch':>9} {'s/epoch':>8}" + (f" {'s/epoch':>8}" if best else ""))
+def print_table(rows, best):
+    cols = [("case", "<10"), ("thr", ">3"), ("tapegrad", ">8"), ("PyTorch", ">8")]
+    cols += [("PT best", ">8")] if best else []
+    cols += [("tg/PT", ">6")] + ([("tg/best", ">7")] if best else []) + [("floor", ">6")]
+    cols += [("MSE tg", ">8"), ("MSE PT", ">8")] + ([("MSE best", ">8")] if best else [])
+    cols += [("RSS tg", ">7"), ("RSS PT", ">7")]
+    print(" ".join(f"{name:{align}}" for name, align in cols))
     for r in rows:
         ours, theirs, top = r["tapegrad"], r["torch"], r.get("torch_best")
-        line = f"{r['variant']:<10} {ours['seconds_per_epoch']:>9.3f} {theirs['seconds_per_epoch']:>8.3f}"
-        line += f" {top['seconds_per_epoch']:>8.3f}" if top else ""
-        line += f" {r['ratio']:>5.2f}x" + (f" {r['ratio_best']:>5.2f}x" if top else "")
-        line += f" {r['gemm_floor_ratio']:>5.2f}x"
-        line += f"   {ours['test_mse']:>17.5f} {theirs['test_mse']:>8.5f}"
-        line += f" {top['test_mse']:>8.5f}" if top else ""
-        print(line)
-    print(f"\nGEMM only: {gemm['seconds_per_epoch']:.3f} s/epoch, {gemm['gflop']:.1f} GFLOP at "
-          f"{gemm['gflops']:.1f} GFLOP/s ({'-'.join(map(str, gemm['sizes']))}, batch {gemm['batch_size']}, "
-          f"{gemm['rows']} rows)")
+        cells = [f"{r['variant']:<10}", f"{r['threads']:>3}", f"{ours['seconds_per_epoch']:>8.3f}",
+                 f"{theirs['seconds_per_epoch']:>8.3f}"]
+        cells += [f"{top['seconds_per_epoch']:>8.3f}"] if top else []
+        cells += [f"{r['tapegrad_over_torch']:>6.2f}"]
+        cells += [f"{r['tapegrad_over_torch_best']:>7.2f}"] if top else []
+        cells += [f"{r['gemm_floor_ratio']:>5.2f}x", f"{ours['test_mse']:>8.5f}", f"{theirs['test_mse']:>8.5f}"]
+        cells += [f"{top['test_mse']:>8.5f}"] if top else []
+        cells += [f"{ours['peak_rss_mb']:>5.0f}MB", f"{theirs['peak_rss_mb']:>5.0f}MB"]
+        print(" ".join(cells))
+    print("seconds per epoch; tg/PT = tapegrad / PyTorch (0.50: twice as fast); floor = tapegrad / GEMM only")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--build", default=DEFAULT_BUILD, help="meson build folder (default: the project's build/)")
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs per run (median reported)")
+    parser.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, from " + ", ".join(VARIANTS))
     parser.add_argument("--no-best", dest="best", action="store_false", help="skip the PyTorch at-its-best runs")
     parser.add_argument("--out", help="where to write the table as JSON (default: BUILD/bench/train.json)")
@@ -87,46 +96,58 @@ def main():
         parser.error(f"--variants: unknown {', '.join(unknown) or '(none given)'}; known: {', '.join(VARIANTS)}")
     if args.epochs < 1:
         parser.error("--epochs must be at least 1")
+    try:
+        thread_counts = [int(t) for t in args.threads.split(",") if t]
+    except ValueError:
+        parser.error(f"--threads: not a list of numbers: {args.threads}")
+    if not thread_counts or min(thread_counts) < 1:
+        parser.error("--threads: each count must be at least 1")
     out = args.out or os.path.join(args.build, "bench", "train.json")
     bench = os.path.join(args.build, "bench", "train_bench")
     torch_script = os.path.join(HERE, "train_torch.py")
     epochs = ["--epochs", str(args.epochs)]
+    best_kernel = fastest_openblas_kernel()
 
     if "OPENBLAS_CORETYPE" in os.environ:
-        print(f"note: OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} is set in the environment: "
-              "every run below uses that kernel", flush=True)
-    # Other work on the machine slows every figure here: say how busy it was.
+        print(f"note: OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} is set in the environment: tapegrad and "
+              f"PyTorch as installed keep it; PyTorch at its best runs {best_kernel}", flush=True)
     load_start = os.getloadavg()[0]
-    gemm_header, gemm = run_json([bench, "--gemm-only", "--json"] + epochs)
-    print(gemm_header, flush=True)
-    rows = []
-    headers = {}
-    for variant in variants:
-        common = ["--json", "--variant", variant] + epochs
-        headers["tapegrad"], ours = run_json([bench] + common)
-        headers["torch"], theirs = run_json([sys.executable, torch_script] + common)
-        row = {"variant": variant, "tapegrad": ours, "torch": theirs, "ratio": ratio(theirs, ours),
-               "gemm_floor_ratio": ours["seconds_per_epoch"] / gemm["seconds_per_epoch"]}
-        if args.best:
-            headers["torch_best"], top = run_json([sys.executable, torch_script, "--flush-denormal"] + common,
-                                                  env=best_env(ours.get("blas_core")))
-            row.update(torch_best=top, ratio_best=ratio(top, ours),
-                       torch_best_gemm_floor_ratio=top["seconds_per_epoch"] / gemm["seconds_per_epoch"])
-        rows.append(row)
-        print(f"  {variant}: done", file=sys.stderr, flush=True)  # progress only: stdout keeps the table
+    rows, gemms, headers = [], {}, {}
+    for threads in thread_counts:
+        thr = ["--threads", str(threads)]
+        headers["gemm"], gemm = run_json([bench, "--gemm-only", "--json"] + epochs + thr)
+        gemms[threads] = gemm
+        for variant in variants:
+            common = ["--json", "--variant", variant] + epochs + thr
+            headers["tapegrad"], ours = run_json([bench] + common)
+            headers["torch"], theirs = run_json([sys.executable, torch_script] + common)
+            row = {"variant": variant, "threads": threads, "tapegrad": ours, "torch": theirs,
+                   "tapegrad_over_torch": ours["seconds_per_epoch"] / theirs["seconds_per_epoch"],
+                   "gemm_floor_ratio": ours["seconds_per_epoch"] / gemm["seconds_per_epoch"]}
+            if args.best:
+                headers["torch_best"], top = run_json(
+                    [sys.executable, torch_script, "--flush-denormal"] + common, env=best_env(best_kernel))
+                row.update(torch_best=top, tapegrad_over_torch_best=ours["seconds_per_epoch"] / top["seconds_per_epoch"])
+            rows.append(row)
+            print(f"  {variant} at {threads} thread(s): done", file=sys.stderr, flush=True)
+    load_end = os.getloadavg()[0]
     print(headers["tapegrad"])
     print(f"{headers['torch']}  (as installed)")
     if args.best:
         print(f"{headers['torch_best']}  (at its best)")
-    load_end = os.getloadavg()[0]
-    print(f"median of {args.epochs} epoch(s) each, {gemm['rows']} training images, batch {gemm['batch_size']}; "
-          f"load average (1 min) {load_start:.2f} at the start, {load_end:.2f} at the end, {os.cpu_count()} CPUs\n")
-    print_table(rows, gemm, args.best)
+    rows_per_epoch = gemms[thread_counts[0]]
+    print(f"median of {args.epochs} epoch(s) each, {rows_per_epoch['rows']} training images, batch "
+          f"{rows_per_epoch['batch_size']}; load average (1 min) {load_start:.2f} at the start, {load_end:.2f} at "
+          f"the end, {os.cpu_count()} CPUs\n")
+    print_table(rows, args.best)
+    for threads, gemm in gemms.items():
+        print(f"GEMM only at {threads} thread(s): {gemm['seconds_per_epoch']:.3f} s/epoch, {gemm['gflop']:.1f} GFLOP "
+              f"at {gemm['gflops']:.1f} GFLOP/s ({gemm['blas']})")
 
-    table = {"tapegrad_blas": headers["tapegrad"], "torch": headers["torch"], "torch_best": headers.get("torch_best"),
-             "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE"), "epochs": args.epochs,
-             "load_average": [load_start, load_end], "cpus": os.cpu_count(),
-             "gemm": gemm, "variants": rows}
+    table = {"tapegrad": headers["tapegrad"], "torch": headers["torch"], "torch_best": headers.get("torch_best"),
+             "torch_best_kernel": best_kernel, "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE"),
+             "epochs": args.epochs, "load_average": [load_start, load_end], "cpus": os.cpu_count(),
+             "gemm": {str(t): g for t, g in gemms.items()}, "rows": rows}
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as f:
         json.dump(table, f, indent=2)

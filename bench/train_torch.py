@@ -15,7 +15,9 @@ OpenBLAS's, which does its products on its own pthreads: so, as tapegrad's progr
 OPENBLAS_NUM_THREADS=1 before OpenBLAS loads unless the user set it or OMP_NUM_THREADS. Nothing else
 in the environment is changed here; bench/run_train.py sets OPENBLAS_CORETYPE for the "at its best" run.
 
-  train_torch.py [--variant vanilla|denoising|sparse] [--epochs N] [--flush-denormal] [--json]
+  train_torch.py [--variant vanilla|denoising|sparse] [--epochs N] [--threads N] [--flush-denormal] [--json]
+
+Each result also gives the process's peak resident memory (ru_maxrss), interpreter and libraries included.
 """
 import argparse
 import ctypes
@@ -26,8 +28,21 @@ import statistics
 import sys
 import time
 
+import resource
+
+
+def threads_asked():
+    """--threads N from the command line, read before argparse: OpenBLAS takes its count when it loads."""
+    for i, arg in enumerate(sys.argv):
+        if arg == "--threads" and i + 1 < len(sys.argv):
+            return sys.argv[i + 1]
+        if arg.startswith("--threads="):
+            return arg.split("=", 1)[1]
+    return "1"
+
+
 if "OPENBLAS_NUM_THREADS" not in os.environ and "OMP_NUM_THREADS" not in os.environ:
-    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    os.environ["OPENBLAS_NUM_THREADS"] = threads_asked()
 
 import numpy as np  # noqa: E402  (after the thread setting: numpy loads OpenBLAS too)
 import torch  # noqa: E402
@@ -129,13 +144,16 @@ def main():
     parser.add_argument("--rho", type=float, default=0.05)
     parser.add_argument("--beta", type=float, default=0.1)
     parser.add_argument("--lambda", dest="lam", type=float, default=1e-5)
+    parser.add_argument("--threads", type=int, default=1, help="PyTorch's and OpenBLAS's threads")
     parser.add_argument("--flush-denormal", action="store_true", help="torch.set_flush_denormal(True) (FTZ, DAZ)")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     args = parser.parse_args()
     if args.epochs < 1:
         parser.error("--epochs must be at least 1")
 
-    torch.set_num_threads(1)
+    if args.threads < 1:
+        parser.error("--threads must be at least 1")
+    torch.set_num_threads(args.threads)
     # Only when asked: the run "as installed" leaves PyTorch's default (off) untouched.
     flushed = args.flush_denormal and torch.set_flush_denormal(True)
     torch.manual_seed(args.seed)
@@ -163,12 +181,13 @@ def main():
               "train_loss": losses, "test_mse": mse, "test_seconds": time.perf_counter() - start,
               "load_seconds": load_seconds, "torch": torch.__version__, "threads": torch.get_num_threads(),
               "blas_core": core, "blas_threads": blas_threads, "flush_denormals": bool(flushed),
-              "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE")}
+              "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE"),
+              "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if args.json:
         print(json.dumps(result), flush=True)
     else:
         print(f"{args.variant:<11} {result['seconds_per_epoch']:.3f} s/epoch (median of {args.epochs}), "
-              f"train loss {losses[-1]:.5f}, test MSE {mse:.5f}")
+              f"train loss {losses[-1]:.5f}, test MSE {mse:.5f}, peak RSS {result['peak_rss_mb']:.0f} MB")
     return 0
 
 
