@@ -4,6 +4,7 @@
 #include <cblas.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
@@ -159,6 +160,13 @@ Choice choose() {
     return choice;
 }
 
+// BLIS spends ~6 us on each call before it multiplies anything (OpenBLAS ~0.1): measured here, it
+// overtakes OpenBLAS's Haswell kernel from about 64^3 multiply-adds on square products, and later on
+// narrow ones ((128, 784) x (784, 16): 55 us against 35). Smaller products stay on OpenBLAS.
+bool large(std::size_t m, std::size_t n, std::size_t k) {
+    return std::min(m, n) >= 64 && m * n * k >= (std::size_t(1) << 19);
+}
+
 const Choice& chosen() {
     static const Choice choice = choose();
     return choice;
@@ -172,7 +180,7 @@ void gemm<float>(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, 
     if (alpha == float(1) && beta == float(0) && detail::tiny_gemm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc)) {
         return;
     }
-    if (chosen().backend == Backend::blis) {
+    if (chosen().backend == Backend::blis && large(m, n, k)) {
         detail::blis::gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
@@ -187,7 +195,7 @@ void gemm<double>(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k,
     if (alpha == double(1) && beta == double(0) && detail::tiny_gemm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc)) {
         return;
     }
-    if (chosen().backend == Backend::blis) {
+    if (chosen().backend == Backend::blis && large(m, n, k)) {
         detail::blis::gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
@@ -228,7 +236,7 @@ std::string blas_summary() {
                                       info.generic_kernel ? " (generic: slower than this CPU allows)" : "",
                                       info.threads, info.threads == 1 ? "" : "s");
     if (info.backend.starts_with("BLIS")) {
-        summary += fmt::format(" (LAPACK: {})", info.openblas);
+        summary += fmt::format(" for products from 2^19 multiply-adds, {} below and for LAPACK", info.openblas);
     }
     return summary;
 }
