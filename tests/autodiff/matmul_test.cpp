@@ -239,3 +239,35 @@ TEST_CASE_TEMPLATE("linear errors print every shape", T, float, double) {
     CHECK_THROWS_WITH_AS(linear(v({8, 4}), v({4, 5}), v({1, 5})),
                          "linear: needs a 2-D input and weight and a 1-D bias: (8, 4) x (4, 5) + (1, 5)", ShapeError);
 }
+
+// Large enough for BLIS where tapegrad chose it (blas.hpp), small enough for OpenBLAS too: each product
+// with every transpose, alpha and beta as linear uses them, against the triple loop.
+TEST_CASE_TEMPLATE("gemm matches a triple loop on both sides of the backends' size line", T, float, double) {
+    CAPTURE(blas_summary());
+    for (std::size_t size : {16, 128}) {
+        std::size_t m = size;
+        std::size_t n = size / 2 + 3;
+        std::size_t k = size - 5;
+        for (int t = 0; t < 4; ++t) {
+            bool ta = (t & 1) != 0;
+            bool tb = (t & 2) != 0;
+            CAPTURE(size);
+            CAPTURE(ta);
+            CAPTURE(tb);
+            Array<T> a = random_array<T>(ta ? Shape{k, m} : Shape{m, k}, 1);
+            Array<T> b = random_array<T>(tb ? Shape{n, k} : Shape{k, n}, 2);
+            Array<T> c = random_array<T>({m, n}, 3);
+            Product p = product_ref(a, b, ta, tb);
+            for (std::size_t i = 0; i < p.c.size(); ++i) {
+                p.c.data()[i] = 2 * p.c.data()[i] + double(c.data()[i]);
+                p.abs_c.data()[i] = 2 * p.abs_c.data()[i] + std::abs(double(c.data()[i]));
+            }
+            gemm<T>(ta, tb, m, n, k, T(2), a.data(), a.shape()[1], b.data(), b.shape()[1], T(1), c.data(), n);
+            CHECK(matches<T>(c, p, k + 1));
+        }
+    }
+    BlasInfo info = blas_info();
+    CHECK(!info.backend.empty());
+    CHECK(!info.kernel.empty());
+    CHECK(info.threads >= 1);
+}
