@@ -13,6 +13,7 @@
 #include "tapegrad/models/trainer.hpp"
 #include "tapegrad/models/variational.hpp"
 #include "tapegrad/nn/checkpoint.hpp"
+#include "tapegrad/nn/file.hpp"
 
 namespace tapegrad::tools {
 
@@ -33,6 +34,10 @@ int run_train(const TrainArgs& args) {
                split.train.size(), split.test.size(), split.train.dim());
     fmt::print("BLAS: {}; flush-to-zero on while training\n", blas_summary());
     std::filesystem::create_directories(args.out);
+    // What runs killed mid-write left behind (the trainer does the same for its checkpoint).
+    for (const char* name : {"metrics.json", "loss.png", "reconstructions.png", "latent.png"}) {
+        nn::detail::remove_stale_temporaries(args.out + "/" + name);
+    }
     models::TrainerOptions options = args.trainer;
     options.checkpoint = args.out + "/checkpoint.npz";
     options.log = &std::cout;

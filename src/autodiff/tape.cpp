@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <unordered_set>
 
 #include <fmt/format.h>
 
@@ -55,23 +56,6 @@ template <class T>
 std::string bad_value(const Array<T>& value, std::size_t flat) {
     T x = value.data()[flat];
     return fmt::format("{} at {}", x, index_string(value.shape(), flat));
-}
-
-// Checking mode, forward: names the op, and the input that was bad when one was.
-template <class T>
-void check_forward(std::string_view op, const Var<T>& out, std::span<const Var<T>> in) {
-    auto bad = kernels::first_nonfinite(out.value().data(), out.size());
-    if (!bad) {
-        return;
-    }
-    for (std::size_t k = 0; k < in.size(); ++k) {
-        if (auto bad_in = kernels::first_nonfinite(in[k].value().data(), in[k].size())) {
-            throw_numeric_error(fmt::format("check: {}: input {} {} holds {}; inputs: {}", op, k, describe(in[k]),
-                                            bad_value(in[k].value(), *bad_in), describe_all(in)));
-        }
-    }
-    throw_numeric_error(fmt::format("check: {} produced {} in its output {} from finite inputs: {}", op,
-                                    bad_value(out.value(), *bad), to_string(out.shape()), describe_all(in)));
 }
 
 }  // namespace
@@ -149,6 +133,101 @@ Tape<T>& tape() {
     return instance;
 }
 
+namespace {
+
+// Checking mode names, beside an op's unnamed inputs (the output of an earlier op), the parameters they
+// were computed from: a log deep in a loss has only intermediate values as inputs, and the user wants to
+// know which layer fed it. Walks the tape back from the input, breadth-first; a named Var ends its path,
+// and the walk stops one level past the first level that found a parameter, so that `x W + b` reports
+// both b and W but not the layers before them. Named constants met on the way (the trainer's "batch")
+// are listed too. Off the tape (under NoGrad, or a constant) there is nothing to walk.
+template <class T>
+std::vector<std::string> upstream_names(const Tape<T>& t, const Var<T>& v) {
+    constexpr std::size_t most = 8;
+    std::vector<std::string> names;
+    std::vector<const Node<T>*> level{v.node()};
+    std::vector<const Node<T>*> next;
+    std::unordered_set<const Node<T>*> seen{v.node()};
+    int found_at = -1;
+    for (int depth = 1; !level.empty() && (found_at < 0 || depth <= found_at + 1) && names.size() < most; ++depth) {
+        next.clear();
+        for (const Node<T>* node : level) {
+            if (node->serial == 0 || !t.live(node)) {
+                continue;
+            }
+            for (const Var<T>& in : t.entries_[node->entry].in) {
+                const Node<T>* up = in.node();
+                if (!seen.insert(up).second) {
+                    continue;
+                }
+                if (up->name.empty()) {
+                    next.push_back(up);
+                    continue;
+                }
+                if (names.size() < most) {
+                    names.push_back(fmt::format("\"{}\"", up->name));
+                }
+                if (up->requires_grad && found_at < 0) {
+                    found_at = depth;
+                }
+            }
+        }
+        std::swap(level, next);
+    }
+    // In name order: the same message whether a layer is one fused op or a matmul and an add.
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+// "; input 0 is computed from "decoder.2.bias", "decoder.2.weight"" for the unnamed inputs with named
+// Vars upstream ("inputs 0, 1 are ..." when they share them); "" when there are none.
+template <class T>
+std::string upstream_of(const Tape<T>& t, std::span<const Var<T>> in) {
+    std::vector<std::pair<std::vector<std::size_t>, std::vector<std::string>>> groups;
+    for (std::size_t k = 0; k < in.size(); ++k) {
+        if (!in[k].name().empty()) {
+            continue;
+        }
+        std::vector<std::string> names = upstream_names(t, in[k]);
+        if (names.empty()) {
+            continue;
+        }
+        auto same = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.second == names; });
+        if (same != groups.end()) {
+            same->first.push_back(k);
+        } else {
+            groups.push_back({{k}, std::move(names)});
+        }
+    }
+    std::string text;
+    for (const auto& [inputs, names] : groups) {
+        text += fmt::format("; {} {} {} computed from {}", inputs.size() == 1 ? "input" : "inputs",
+                            fmt::join(inputs, ", "), inputs.size() == 1 ? "is" : "are", fmt::join(names, ", "));
+    }
+    return text;
+}
+
+// Checking mode, forward: names the op, and the input that was bad when one was.
+template <class T>
+void check_forward(std::string_view op, const Var<T>& out, std::span<const Var<T>> in) {
+    auto bad = kernels::first_nonfinite(out.value().data(), out.size());
+    if (!bad) {
+        return;
+    }
+    const Tape<T>& t = tape<T>();
+    for (std::size_t k = 0; k < in.size(); ++k) {
+        if (auto bad_in = kernels::first_nonfinite(in[k].value().data(), in[k].size())) {
+            throw_numeric_error(fmt::format("check: {}: input {} {} holds {}; inputs: {}{}", op, k, describe(in[k]),
+                                            bad_value(in[k].value(), *bad_in), describe_all(in), upstream_of(t, in)));
+        }
+    }
+    throw_numeric_error(fmt::format("check: {} produced {} in its output {} from finite inputs: {}{}", op,
+                                    bad_value(out.value(), *bad), to_string(out.shape()), describe_all(in),
+                                    upstream_of(t, in)));
+}
+
+}  // namespace
+
 template <class T>
 Var<T> record(const OpDef<T>& op, Var<T> out, std::span<const Var<T>> in, const Attrs& attrs,
               std::span<const std::size_t> index) {
@@ -205,10 +284,11 @@ void Grads<T>::add(std::size_t k, Var<T> dx) {
     }
     if (tape_.checking_) {
         if (auto bad = kernels::first_nonfinite(dx.value().data(), dx.size())) {
+            std::span<const Var<T>> in(entry_.in);
             throw_numeric_error(fmt::format("check: backward of {} produced {} in the gradient of input {} {}; "
-                                            "inputs: {}",
+                                            "inputs: {}{}",
                                             op(), bad_value(dx.value(), *bad), k, describe(entry_.in[k]),
-                                            describe_all<T>(entry_.in)));
+                                            describe_all(in), upstream_of(tape_, in)));
         }
     }
     if (node->serial != 0 && !tape_.live(node)) {

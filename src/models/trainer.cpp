@@ -3,18 +3,25 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <numeric>
+#include <optional>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 #include <nlohmann/json.hpp>
 
 #include "tapegrad/autodiff/ops.hpp"
+#include "tapegrad/models/denoising.hpp"
 #include "tapegrad/models/factory.hpp"
+#include "tapegrad/models/variational.hpp"
 #include "tapegrad/nn/checkpoint.hpp"
 #include "tapegrad/nn/data.hpp"
+#include "tapegrad/nn/file.hpp"
 
 namespace tapegrad::models {
 
@@ -29,13 +36,47 @@ std::string clock_text(double seconds) {
     return s >= 3600 ? fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60) : fmt::format("{}:{:02}", s / 60, s % 60);
 }
 
+// The batch goes in under a name, so that checking mode can say a bad value came with the data.
 template <class T>
 Var<T> as_var(const Array<float>& x) {
     if constexpr (std::is_same_v<T, float>) {
-        return Var<T>(x);
+        return Var<T>(x, false, "batch");
     } else {
-        return Var<T>(xt::cast<T>(x));
+        return Var<T>(xt::cast<T>(x), false, "batch");
     }
+}
+
+std::string index_text(const Shape& shape, std::size_t flat) {
+    std::vector<std::size_t> index(shape.size());
+    for (std::size_t d = shape.size(); d-- > 0;) {
+        index[d] = flat % shape[d];
+        flat /= shape[d];
+    }
+    return fmt::format("[{}]", fmt::join(index, ", "));
+}
+
+template <class T>
+std::optional<std::size_t> first_nonfinite(const Array<T>& a) {
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        if (!std::isfinite(a.data()[i])) {
+            return i;
+        }
+    }
+    return std::nullopt;
+}
+
+// The generator of a variant that draws noise in its loss. Its state goes into the checkpoint, so that a
+// resumed run draws what the unbroken run would have drawn. (A variant written outside the library keeps
+// its own generator, which a checkpoint does not see.)
+template <class T>
+NoiseSource* noise_of(Autoencoder<T>& model) {
+    if (auto* d = dynamic_cast<DenoisingAutoencoder<T>*>(&model)) {
+        return &d->noise();
+    }
+    if (auto* v = dynamic_cast<VariationalAutoencoder<T>*>(&model)) {
+        return &v->noise();
+    }
+    return nullptr;
 }
 
 template <class T>
@@ -111,6 +152,11 @@ History Trainer<T>::fit(const nn::Dataset& data) {
         return fit(data, nullptr);
     }
     auto [train, validation] = nn::train_test_split(data, options_.validation_fraction, options_.seed);
+    given_ = &data;
+    struct Forget {
+        const nn::Dataset*& given;
+        ~Forget() { given = nullptr; }
+    } forget{given_};
     return fit(train, &validation);
 }
 
@@ -135,15 +181,30 @@ double Trainer<T>::train_epoch(const nn::Dataset& train, int epoch) {
     double last_print = 0;
     std::size_t index = 0;
     for (const nn::Batch& batch : batches) {
-        Var<T> x = as_var<T>(batch.x);
-        optimizer_->zero_grad();
-        Var<T> loss = model_.loss(x);
-        loss.backward();
-        if (options_.clip_norm > 0) {
-            nn::clip_grad_norm(optimizer_->parameters(), options_.clip_norm);
+        const char* phase = "forward pass";
+        double value = 0;
+        try {
+            Var<T> x = as_var<T>(batch.x);
+            optimizer_->zero_grad();
+            Var<T> loss = model_.loss(x);
+            phase = "backward pass";
+            loss.backward();
+            if (options_.clip_norm > 0) {
+                nn::clip_grad_norm(optimizer_->parameters(), options_.clip_norm);
+            }
+            phase = "optimizer step";
+            optimizer_->step();
+            if (options_.check_numerics) {
+                check_parameters();
+            }
+            value = loss.item();
+        } catch (const NumericError& e) {
+            std::size_t step = static_cast<std::size_t>(epoch) * batches.size() + index + 1;
+            rethrow_numeric(e,
+                            fmt::format("epoch {}/{}, batch {}/{} (step {}), {}", epoch + 1, options_.epochs,
+                                        index + 1, batches.size(), step, phase),
+                            batch, train, true);
         }
-        optimizer_->step();
-        double value = loss.item();
         total += value * double(batch.x.shape(0));
         seen += batch.x.shape(0);
         ++index;
@@ -156,20 +217,117 @@ double Trainer<T>::train_epoch(const nn::Dataset& train, int epoch) {
     return total / double(seen);
 }
 
+// An update can overflow where no op did: SGD with lr 1e6 multiplies a finite gradient into Inf.
 template <class T>
-std::pair<double, double> Trainer<T>::evaluate(const nn::Dataset& data) {
+void Trainer<T>::check_parameters() const {
+    for (const auto& p : model_.named_parameters()) {
+        const Array<T>& v = p.var.value();
+        if (auto bad = first_nonfinite(v)) {
+            tapegrad::detail::throw_numeric_error(fmt::format(
+                "check: the {} update (lr {}) made {} at {} in \"{}\" {} from finite gradients", optimizer_->kind(),
+                options_.lr, v.data()[*bad], index_text(v.shape(), *bad), p.name, tapegrad::to_string(v.shape())));
+        }
+    }
+}
+
+template <class T>
+void Trainer<T>::rethrow_numeric(const NumericError& e, const std::string& where, const nn::Batch& batch,
+                                 const nn::Dataset& part, bool training) const {
+    std::string text = fmt::format("trainer: {}: {}", where, e.what());
+    if (auto bad = first_nonfinite(batch.x)) {
+        std::size_t columns = batch.x.shape(1);
+        std::size_t row = batch.rows.at(*bad / columns);
+        std::size_t column = *bad % columns;
+        std::string_view part_name = training ? "training" : "validation";
+        // Rows of what fit(data) split are rows of the user's data: find this one there, bit for bit.
+        std::optional<std::size_t> given_row;
+        if (given_ != nullptr) {
+            const float* wanted = part.x.data() + row * columns;
+            for (std::size_t r = 0; r < given_->size() && !given_row; ++r) {
+                if (std::memcmp(given_->x.data() + r * columns, wanted, columns * sizeof(float)) == 0) {
+                    given_row = r;
+                }
+            }
+        }
+        text += given_row ? fmt::format("; the {} came with the data: row {}, column {} of the data given to fit "
+                                        "(row {} of its {} part)",
+                                        batch.x.data()[*bad], *given_row, column, row, part_name)
+                          : fmt::format("; the {} came with the data: row {}, column {} of the {} data",
+                                        batch.x.data()[*bad], row, column, part_name);
+    } else {
+        // Overflow after a too large step shows as parameters grown far beyond their usual size.
+        double largest = 0;
+        std::string name;
+        for (const auto& p : model_.named_parameters()) {
+            for (T v : p.var.value()) {
+                if (std::abs(double(v)) > largest) {
+                    largest = std::abs(double(v));
+                    name = p.name;
+                }
+            }
+        }
+        if (largest >= 1e4 && std::isfinite(largest)) {
+            text += fmt::format("; the parameters have grown large: |{}| reaches {:.3g}", name, largest);
+        }
+    }
+    throw NumericError(text);
+}
+
+template <class T>
+std::pair<double, double> Trainer<T>::evaluate(const nn::Dataset& data, int epoch, bool validation) {
     model_.eval();
     double loss = 0;
     double mse = 0;
-    for (const nn::Batch& batch : nn::Batches(data, {.batch_size = 1024, .shuffle = false})) {
-        NoGrad off;
-        Var<T> x = as_var<T>(batch.x);
-        auto n = double(batch.x.shape(0));
-        loss += model_.loss(x).item() * n;
-        mse += xt::sum(model_.reconstruction_error(x.value()))() ;
+    nn::Batches batches(data, {.batch_size = 1024, .shuffle = false});
+    std::size_t index = 0;
+    for (const nn::Batch& batch : batches) {
+        try {
+            NoGrad off;
+            Var<T> x = as_var<T>(batch.x);
+            auto n = double(batch.x.shape(0));
+            loss += model_.loss(x).item() * n;
+            mse += xt::sum(model_.reconstruction_error(x.value()))();
+        } catch (const NumericError& e) {
+            rethrow_numeric(e,
+                            fmt::format("epoch {}/{}, evaluating batch {}/{} of the {} data", epoch + 1,
+                                        options_.epochs, index + 1, batches.size(),
+                                        validation ? "validation" : "training"),
+                            batch, data, !validation);
+        }
+        ++index;
     }
     auto n = double(data.size());
     return {loss / n, mse / n};
+}
+
+template <class T>
+std::string Trainer<T>::save_extra(const History& history) {
+    nlohmann::json extra = {{"epoch", history.epochs.back().epoch},
+                            {"history", nlohmann::json::parse(history.to_json())}};
+    NoiseSource* noise = noise_of(model_);
+    if (noise != nullptr && !noise->fixed()) {
+        std::ostringstream state;
+        state << noise->draw();  // not fixed: draw() is the generator as it stands
+        extra["noise"] = state.str();
+    }
+    return extra.dump();
+}
+
+template <class T>
+void Trainer<T>::restore_extra(const std::string& config_text, History& history) {
+    nlohmann::json extra = nlohmann::json::parse(config_text).at("extra");
+    history = History::from_json(extra.at("history").dump());
+    NoiseSource* noise = noise_of(model_);
+    if (noise != nullptr && !noise->fixed() && extra.contains("noise")) {
+        std::mt19937_64 state;
+        std::istringstream text(extra.at("noise").get<std::string>());
+        text >> state;
+        if (!text) {
+            tapegrad::detail::throw_value_error(
+                fmt::format("checkpoint {}: extra.noise is not the state of a noise generator", options_.resume));
+        }
+        noise->draw() = state;
+    }
 }
 
 template <class T>
@@ -178,11 +336,33 @@ History Trainer<T>::fit(const nn::Dataset& train, const nn::Dataset* validation)
     CheckNumerics checking(options_.check_numerics);
     History history;
     int first = 0;
+    // The weights of the best epoch so far, for restore_best; a checkpoint holds them when they are not
+    // its own ("best/<name>"), so that a resumed run ends with the weights an unbroken one would.
+    std::vector<Array<T>> best;
+    auto params = model_.named_parameters();
     if (!options_.resume.empty()) {
         nn::load_checkpoint<T>(options_.resume, model_, optimizer_.get());
-        nlohmann::json config = nlohmann::json::parse(nn::read_checkpoint_config(options_.resume));
-        history = History::from_json(config.at("extra").at("history").dump());
+        restore_extra(nn::read_checkpoint_config(options_.resume), history);
         first = static_cast<int>(history.epochs.size());
+        if (options_.restore_best && history.best_epoch > 0 && history.best_epoch == first) {
+            for (const auto& p : params) {
+                best.push_back(p.var.value());
+            }
+        } else if (options_.restore_best && history.best_epoch > 0) {
+            auto saved = nn::read_checkpoint_arrays<T>(options_.resume, "best/");
+            bool fits = saved.size() == params.size();
+            for (std::size_t i = 0; fits && i < params.size(); ++i) {
+                fits = saved[i].first == params[i].name && saved[i].second.shape() == params[i].var.shape();
+            }
+            if (!fits && !saved.empty()) {
+                tapegrad::detail::throw_value_error(fmt::format(
+                    "checkpoint {}: the best weights (epoch {}) do not fit the model", options_.resume,
+                    history.best_epoch));
+            }
+            for (auto& [name, array] : saved) {
+                best.push_back(std::move(array));
+            }
+        }
         if (options_.log != nullptr) {
             fmt::print(*options_.log, "resumed from {} after epoch {}\n", options_.resume, first);
         }
@@ -199,14 +379,17 @@ History Trainer<T>::fit(const nn::Dataset& train, const nn::Dataset* validation)
         std::iota(rows.begin(), rows.end(), std::size_t{0});
         train_sample = nn::select_rows(train, rows);
     }
-    std::vector<Array<T>> best;
-    int since_best = 0;
+    if (!options_.checkpoint.empty()) {
+        nn::detail::remove_stale_temporaries(options_.checkpoint);  // left by runs killed mid-write
+    }
+    // Early stopping counts on from where the checkpoint left off.
+    int since_best = history.best_epoch > 0 ? first - history.best_epoch : 0;
     for (int epoch = first; epoch < options_.epochs && !history.stopped_early; ++epoch) {
         double start = now();
         EpochRecord record{.epoch = epoch + 1};
         record.train_loss = train_epoch(train, epoch);
         const nn::Dataset& watched = validation != nullptr ? *validation : train_sample;
-        std::tie(record.validation_loss, record.validation_mse) = evaluate(watched);
+        std::tie(record.validation_loss, record.validation_mse) = evaluate(watched, epoch, validation != nullptr);
         record.seconds = now() - start;
         history.epochs.push_back(record);
         bool better = history.best_epoch == 0 || record.validation_mse < history.best_validation_mse - options_.min_delta;
@@ -216,7 +399,7 @@ History Trainer<T>::fit(const nn::Dataset& train, const nn::Dataset* validation)
             since_best = 0;
             if (options_.restore_best) {
                 best.clear();
-                for (const auto& p : model_.named_parameters()) {
+                for (const auto& p : params) {
                     best.push_back(p.var.value());
                 }
             }
@@ -231,12 +414,17 @@ History Trainer<T>::fit(const nn::Dataset& train, const nn::Dataset* validation)
                        record.seconds, history.stopped_early ? "  (stopping: no improvement)" : "");
         }
         if (!options_.checkpoint.empty()) {
-            nlohmann::json extra = {{"epoch", record.epoch}, {"history", nlohmann::json::parse(history.to_json())}};
-            nn::save_checkpoint<T>(options_.checkpoint, model_, optimizer_.get(), describe_model(model_), extra.dump());
+            nn::NamedArrays<T> arrays;
+            if (!best.empty() && history.best_epoch != record.epoch) {
+                for (std::size_t i = 0; i < params.size(); ++i) {
+                    arrays.emplace_back("best/" + params[i].name, best[i]);
+                }
+            }
+            nn::save_checkpoint<T>(options_.checkpoint, model_, optimizer_.get(), describe_model(model_),
+                                   save_extra(history), arrays);
         }
     }
     if (options_.restore_best && !best.empty()) {
-        auto params = model_.named_parameters();
         for (std::size_t i = 0; i < params.size(); ++i) {
             params[i].var.mutable_value() = best[i];
         }

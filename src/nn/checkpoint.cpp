@@ -1,5 +1,8 @@
 #include "tapegrad/nn/checkpoint.hpp"
 
+#include <algorithm>
+#include <string_view>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -26,11 +29,43 @@ nlohmann::json parse_json(const std::string& text, std::string_view what, std::s
     }
 }
 
+// How deep the arrays and objects of a JSON text nest, counted without parsing (or recursing).
+std::size_t json_depth(std::string_view text) {
+    std::size_t depth = 0;
+    std::size_t deepest = 0;
+    bool in_string = false;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        char c = text[i];
+        if (in_string) {
+            if (c == '\\') {
+                ++i;
+            } else if (c == '"') {
+                in_string = false;
+            }
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            deepest = std::max(deepest, ++depth);
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            --depth;
+        }
+    }
+    return deepest;
+}
+
+// A config holds a few levels; a damaged or hostile one nested thousands deep would make dump() recurse
+// once a level and write text quadratic in the depth.
+constexpr std::size_t deepest_config = 64;
+
 nlohmann::json config_of(const std::vector<NpzEntry>& entries, const std::string& path) {
     const NpzEntry* entry = find_entry(entries, "config");
     const auto* text = entry != nullptr ? std::get_if<std::string>(&entry->value) : nullptr;
     if (text == nullptr) {
         detail::throw_file_error(fmt::format("checkpoint {}: no config text: not a tapegrad checkpoint", path));
+    }
+    if (std::size_t depth = json_depth(*text); depth > deepest_config) {
+        detail::throw_file_error(fmt::format("checkpoint {}: config is nested {} deep (a checkpoint's is at most {})",
+                                             path, depth, deepest_config));
     }
     nlohmann::json config;
     try {
@@ -81,7 +116,7 @@ std::vector<std::pair<std::string, Array<T>>> match(const std::vector<NpzEntry>&
 
 template <class T>
 void save_checkpoint(const std::string& path, const Module<T>& model, const Optimizer<T>* optimizer,
-                     const std::string& model_config, const std::string& extra) {
+                     const std::string& model_config, const std::string& extra, const NamedArrays<T>& arrays) {
     std::vector<NpzEntry> entries;
     nlohmann::json names = nlohmann::json::array();
     for (const auto& p : model.named_parameters()) {
@@ -104,8 +139,15 @@ void save_checkpoint(const std::string& path, const Module<T>& model, const Opti
                              {"optimizer", optimizer_json},
                              {"extra", parse_json(extra, "the extra state", path)},
                              {"parameters", names}};
+    for (const auto& [name, array] : arrays) {
+        if (name.starts_with(optimizer_prefix) || name == "config") {
+            tapegrad::detail::throw_value_error(
+                fmt::format("checkpoint {}: the array name \"{}\" is the checkpoint's own", path, name));
+        }
+        entries.push_back({name, array});
+    }
     entries.push_back({"config", config.dump(2)});
-    write_npz(path, entries);
+    write_npz(path, entries);  // refuses a name that appears twice
 }
 
 template <class T>
@@ -167,14 +209,35 @@ void load_checkpoint(const std::string& path, Module<T>& model, Optimizer<T>* op
     }
 }
 
+template <class T>
+NamedArrays<T> read_checkpoint_arrays(const std::string& path, std::string_view prefix) {
+    std::vector<NpzEntry> entries = read_npz(path);
+    config_of(entries, path);
+    NamedArrays<T> found;
+    for (NpzEntry& e : entries) {
+        if (!e.name.starts_with(prefix)) {
+            continue;
+        }
+        auto* array = std::get_if<Array<T>>(&e.value);
+        if (array == nullptr) {
+            tapegrad::detail::throw_value_error(fmt::format("checkpoint {}: {} is {} in the file, wanted {}",
+                                                            path, e.name, dtype_name(e.value), dtype_of<T>()));
+        }
+        found.emplace_back(e.name.substr(prefix.size()), std::move(*array));
+    }
+    return found;
+}
+
 std::string read_checkpoint_config(const std::string& path) {
     return config_of(read_npz(path), path).dump(2);
 }
 
 template void save_checkpoint<float>(const std::string&, const Module<float>&, const Optimizer<float>*,
-                                     const std::string&, const std::string&);
+                                     const std::string&, const std::string&, const NamedArrays<float>&);
 template void save_checkpoint<double>(const std::string&, const Module<double>&, const Optimizer<double>*,
-                                      const std::string&, const std::string&);
+                                      const std::string&, const std::string&, const NamedArrays<double>&);
+template NamedArrays<float> read_checkpoint_arrays<float>(const std::string&, std::string_view);
+template NamedArrays<double> read_checkpoint_arrays<double>(const std::string&, std::string_view);
 template void load_checkpoint<float>(const std::string&, Module<float>&, Optimizer<float>*);
 template void load_checkpoint<double>(const std::string&, Module<double>&, Optimizer<double>*);
 

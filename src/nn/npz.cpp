@@ -1,6 +1,7 @@
 #include "tapegrad/nn/npz.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zip.h>
@@ -55,13 +56,21 @@ void write_file_atomically(const std::string& path, std::string_view bytes, std:
         throw_file_error(
             fmt::format("{}: cannot create a temporary file in {}: {}", what, dir.string(), std::strerror(errno)));
     }
+    std::size_t written = 0;
+    // What the user needs from a failed write: which file, which step, the system's reason (No space left
+    // on device, File too large, Disk quota exceeded) and that the file they had is still there.
     auto fail = [&](std::string_view step) {
         int error = errno;
         if (fd >= 0) {
             ::close(fd);
         }
         ::unlink(tmp.c_str());
-        throw_file_error(fmt::format("{}: cannot write: {}: {}", what, step, std::strerror(error)));
+        if (step == "rename") {
+            throw_file_error(fmt::format("{}: cannot write: rename: {}", what, std::strerror(error)));
+        }
+        std::string progress = step == "write" ? fmt::format(" after {} of {} bytes", written, bytes.size()) : "";
+        throw_file_error(fmt::format("{}: cannot write: {}{}: {}; {} is as it was", what, step, progress,
+                                     std::strerror(error), path));
     };
     // A file replaced by a newer version keeps its permissions.
     struct stat old {};
@@ -76,9 +85,13 @@ void write_file_atomically(const std::string& path, std::string_view bytes, std:
             continue;
         }
         if (n <= 0) {
+            if (n == 0) {
+                errno = ENOSPC;  // a regular file that takes no bytes and reports no error is full
+            }
             fail("write");
         }
         p += n;
+        written += static_cast<std::size_t>(n);
         left -= static_cast<std::size_t>(n);
     }
     // Without the fsync, a crash after the rename could leave the new name on disk with no data behind it.
@@ -100,6 +113,34 @@ void write_file_atomically(const std::string& path, std::string_view bytes, std:
         ::fsync(dir_fd);
         ::close(dir_fd);
     }
+}
+
+std::size_t remove_stale_temporaries(const std::string& path) {
+    namespace fs = std::filesystem;
+    fs::path target(path);
+    fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+    std::string prefix = fmt::format(".{}.", target.filename().string());
+    std::size_t removed = 0;
+    std::error_code error;
+    for (fs::directory_iterator it(dir, error), end; !error && it != end; it.increment(error)) {
+        std::string name = it->path().filename().string();
+        if (!name.starts_with(prefix) || !name.ends_with(".tmp")) {
+            continue;
+        }
+        // temporary_name's pattern: .<name>.<pid>-<ticks>-<count>.tmp
+        std::size_t at = prefix.size();
+        std::size_t dash = name.find('-', at);
+        if (dash == std::string::npos || dash == at || dash - at > 9 ||
+            name.find_first_not_of("0123456789", at) != dash) {
+            continue;
+        }
+        auto pid = static_cast<pid_t>(std::stol(name.substr(at, dash - at)));
+        if (pid > 0 && pid != ::getpid() && ::kill(pid, 0) != 0 && errno == ESRCH) {
+            std::error_code ignored;
+            removed += fs::remove(it->path(), ignored) ? 1 : 0;
+        }
+    }
+    return removed;
 }
 
 }  // namespace detail

@@ -10,6 +10,9 @@
 #pragma once
 
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "tapegrad/nn/file.hpp"
 #include "tapegrad/nn/module.hpp"
@@ -17,11 +20,23 @@
 
 namespace tapegrad::nn {
 
+// Arrays a caller keeps beside the parameters, under names with a prefix of its own: the trainer's best
+// weights are "best/encoder.0.weight", ...
+template <class T>
+using NamedArrays = std::vector<std::pair<std::string, Array<T>>>;
+
 // `model_config` is JSON text describing the model (how to rebuild it); "{}" if there is nothing to say.
 // `extra` is JSON text the caller wants back on resume (epoch, scheduler, data seed); "{}" for nothing.
+// `arrays` go in under their own names, which must not be a parameter's or start with "optimizer/".
 template <class T>
 void save_checkpoint(const std::string& path, const Module<T>& model, const Optimizer<T>* optimizer = nullptr,
-                     const std::string& model_config = "{}", const std::string& extra = "{}");
+                     const std::string& model_config = "{}", const std::string& extra = "{}",
+                     const NamedArrays<T>& arrays = {});
+
+// The arrays of a checkpoint whose names start with `prefix`, the prefix removed, in the file's order.
+// ValueError for one of another dtype.
+template <class T>
+NamedArrays<T> read_checkpoint_arrays(const std::string& path, std::string_view prefix);
 
 // Restores the parameters and, when given, the optimizer. Throws FileError when the file cannot be read
 // or is not a checkpoint, ValueError when it does not fit: `checkpoint runs/a/model.npz: encoder.0.weight
@@ -34,9 +49,11 @@ void load_checkpoint(const std::string& path, Module<T>& model, Optimizer<T>* op
 std::string read_checkpoint_config(const std::string& path);
 
 extern template void save_checkpoint<float>(const std::string&, const Module<float>&, const Optimizer<float>*,
-                                            const std::string&, const std::string&);
+                                            const std::string&, const std::string&, const NamedArrays<float>&);
 extern template void save_checkpoint<double>(const std::string&, const Module<double>&, const Optimizer<double>*,
-                                             const std::string&, const std::string&);
+                                             const std::string&, const std::string&, const NamedArrays<double>&);
+extern template NamedArrays<float> read_checkpoint_arrays<float>(const std::string&, std::string_view);
+extern template NamedArrays<double> read_checkpoint_arrays<double>(const std::string&, std::string_view);
 extern template void load_checkpoint<float>(const std::string&, Module<float>&, Optimizer<float>*);
 extern template void load_checkpoint<double>(const std::string&, Module<double>&, Optimizer<double>*);
 

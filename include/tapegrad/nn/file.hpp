@@ -3,7 +3,7 @@
 // Every message names the format and the file as the user gave it, then what is wrong, then the
 // numbers: `npy data.npy: truncated: expected 4096 bytes of data, found 100`.
 // Defined beside their first users: throw_file_error and read_file in src/nn/idx.cpp, write_file_atomically
-// in src/nn/npz.cpp.
+// and remove_stale_temporaries in src/nn/npz.cpp.
 #pragma once
 
 #include <string>
@@ -32,7 +32,15 @@ std::string read_file(const std::string& path, std::string_view what);
 // Writes `bytes` to a temporary file in the folder of `path`, fsyncs it, renames it over `path` and
 // fsyncs the folder: a crash leaves either the old file or the new one, never a mix. On any error the
 // temporary is removed and `path` is untouched.
+// The temporary is `.<name>.<pid>-<ticks>-<count>.tmp`: a process killed mid-write leaves it behind,
+// never a partial `path`. An error says which step failed and why, in the system's words ("No space left
+// on device", "File too large"), and that `path` is as it was.
 void write_file_atomically(const std::string& path, std::string_view bytes, std::string_view what);
+
+// Removes the temporaries that killed writers of `path` left beside it: those whose process no longer
+// runs on this machine (a live writer's temporary is kept). Returns how many it removed. For a folder
+// that one machine writes, as a training run's is.
+std::size_t remove_stale_temporaries(const std::string& path);
 
 }  // namespace detail
 
