@@ -26,12 +26,35 @@ AutoencoderConfig AutoencoderConfig::from_json(const std::string& text) {
     try {
         nlohmann::json j = nlohmann::json::parse(text);
         AutoencoderConfig c;
-        c.sizes = j.at("sizes").get<std::vector<std::size_t>>();
+        // Whole numbers only (nlohmann converts 1.8e20 or -1 to size_t without a check), and sizes no
+        // layer could hold: a weight of at most 2^31 elements.
+        const nlohmann::json& sizes = j.at("sizes");
+        if (!sizes.is_array()) {
+            tapegrad::detail::throw_value_error(fmt::format("autoencoder config: sizes must be a list, got {}", sizes.dump()));
+        }
+        for (const nlohmann::json& size : sizes) {
+            if (!size.is_number_unsigned() || size.get<std::uint64_t>() == 0 ||
+                size.get<std::uint64_t>() > (std::uint64_t(1) << 24)) {
+                tapegrad::detail::throw_value_error(
+                    fmt::format("autoencoder config: sizes must be whole numbers from 1 to 2^24, got {}", size.dump()));
+            }
+            c.sizes.push_back(size.get<std::size_t>());
+        }
+        for (std::size_t i = 0; i + 1 < c.sizes.size(); ++i) {
+            if (c.sizes[i] * c.sizes[i + 1] > (std::size_t(1) << 31)) {
+                tapegrad::detail::throw_value_error(fmt::format(
+                    "autoencoder config: a {} x {} weight is more than 2^31 elements", c.sizes[i], c.sizes[i + 1]));
+            }
+        }
         c.activation = j.at("activation").get<std::string>();
         c.latent_activation = j.at("latent_activation").get<std::string>();
         c.output_activation = j.at("output_activation").get<std::string>();
         c.tied = j.at("tied").get<bool>();
         c.init = nn::parse_init(j.at("init").get<std::string>());
+        if (!j.at("seed").is_number_unsigned()) {
+            tapegrad::detail::throw_value_error(
+                fmt::format("autoencoder config: seed must be a whole number from 0, got {}", j.at("seed").dump()));
+        }
         c.seed = j.at("seed").get<std::uint64_t>();
         return c;
     } catch (const nlohmann::json::exception& e) {

@@ -1,5 +1,7 @@
 #include "tapegrad/models/factory.hpp"
 
+#include <type_traits>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -16,6 +18,14 @@ namespace {
 template <class V>
 void take(nlohmann::json& j, const char* key, V& value) {
     if (j.contains(key)) {
+        if constexpr (std::is_integral_v<V> && !std::is_same_v<V, bool>) {
+            // nlohmann converts a float or a negative number to an unsigned one without a check: 7e48 is
+            // undefined behaviour, -1 becomes 2^64 - 1.
+            if (!j[key].is_number_unsigned()) {
+                tapegrad::detail::throw_value_error(
+                    fmt::format("option {}: expected a whole number from 0, got {}", key, j[key].dump()));
+            }
+        }
         value = j[key].get<V>();
         j.erase(key);
     }
@@ -89,7 +99,16 @@ std::string describe_model(const Autoencoder<T>& model) {
 template <class T>
 std::shared_ptr<Autoencoder<T>> model_from_description(const std::string& description) {
     try {
-        nlohmann::json j = nlohmann::json::parse(description);
+        // A description holds a few levels; one nested thousands deep would make dump() below recurse
+        // once a level (a stack overflow from about 60000): refused while parsing.
+        static constexpr int deepest = 64;
+        nlohmann::json j = nlohmann::json::parse(description, [](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+            if (depth > deepest) {
+                tapegrad::detail::throw_value_error(
+                    fmt::format("model description: nested deeper than {} levels", deepest));
+            }
+            return true;
+        });
         return make_autoencoder<T>(j.at("variant").get<std::string>(),
                                    AutoencoderConfig::from_json(j.at("config").dump()), j.at("options").dump());
     } catch (const nlohmann::json::exception& e) {

@@ -269,7 +269,8 @@ std::uint32_t little_endian(const char* p, std::size_t bytes) {
 }
 
 // Magic, version, header; and the size of the data against the shape, before anything is allocated.
-Header read_header(std::string_view bytes, std::string_view source) {
+// The header at the start of `bytes`; with `whole`, bytes must also hold exactly the data it declares.
+Header read_header(std::string_view bytes, std::string_view source, bool whole = true) {
     // A file shorter than the magic but agreeing with it so far is truncated, not foreign.
     if (bytes.substr(0, magic.size()) != magic.substr(0, std::min(bytes.size(), magic.size()))) {
         detail::throw_file_error(fmt::format("{}: bad magic: not an npy file", source));
@@ -306,6 +307,19 @@ Header read_header(std::string_view bytes, std::string_view source) {
     header.count = count;
     if (__builtin_mul_overflow(count, header.dtype.size, &header.data_bytes)) {
         detail::throw_file_error(fmt::format("{}: bad header: shape {} overflows", source, to_string(header.shape)));
+    }
+    // A dimension of 0 makes the count 0 whatever the others are, but xtensor still multiplies them into
+    // its strides, signed longs: (0, 2^32, 2^32) must be refused as well.
+    std::size_t span = header.dtype.size;
+    for (std::size_t n : header.shape) {
+        if (__builtin_mul_overflow(span, std::max<std::size_t>(n, 1), &span) ||
+            span > static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max())) {
+            detail::throw_file_error(
+                fmt::format("{}: bad header: shape {} overflows", source, to_string(header.shape)));
+        }
+    }
+    if (!whole) {
+        return header;
     }
     std::size_t found = bytes.size() - offset;
     if (found < header.data_bytes) {
@@ -508,6 +522,15 @@ template <class T>
 Array<T> decode_npy(std::string_view bytes, std::string_view source) {
     Header header = read_header(bytes, source);
     return decode<T>(header, bytes, source);
+}
+
+std::size_t detail::npy_size(std::string_view prefix, std::string_view source) {
+    Header h = read_header(prefix, source, false);
+    std::size_t total = 0;
+    if (__builtin_add_overflow(h.offset, h.data_bytes, &total)) {
+        tapegrad::nn::detail::throw_file_error(fmt::format("{}: bad header: shape {} overflows", source, to_string(h.shape)));
+    }
+    return total;
 }
 
 NpyValue decode_npy_value(std::string_view bytes, std::string_view source) {

@@ -257,9 +257,12 @@ std::string read_entry(zip_t* archive, zip_uint64_t index, std::string_view sour
     if (!file) {
         detail::throw_file_error(fmt::format("{}: cannot read: {}", source, zip_strerror(archive)));
     }
-    // Grows with the data actually inflated, never with the size the directory claims.
+    // Grows with the data actually inflated, never with the size the directory claims, and only as far
+    // as the npy header at its start declares: a member that inflates to gigabytes behind a header asking
+    // for 48 bytes is refused after its first chunk.
     std::string bytes;
     constexpr std::size_t chunk = std::size_t{1} << 20;
+    std::size_t limit = 0;  // 0 until the header is read
     for (;;) {
         std::size_t old = bytes.size();
         bytes.resize(old + chunk);
@@ -270,6 +273,13 @@ std::string read_entry(zip_t* archive, zip_uint64_t index, std::string_view sour
         bytes.resize(old + static_cast<std::size_t>(n));
         if (n == 0) {
             return bytes;
+        }
+        if (limit == 0) {
+            limit = detail::npy_size(bytes, source);  // a header longer than a chunk is refused as truncated
+        }
+        if (bytes.size() > limit) {
+            detail::throw_file_error(fmt::format(
+                "{}: trailing bytes: the member inflates beyond the {} bytes its npy header declares", source, limit));
         }
     }
 }

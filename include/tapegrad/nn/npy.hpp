@@ -50,6 +50,9 @@ NpyValue decode_npy_value(std::string_view bytes, std::string_view source);
 namespace detail {
 // encode_npy(value) with `source` starting the message for text that is not UTF-8 (a ValueError).
 std::string encode_npy_value(const NpyValue& value, std::string_view source);
+// The size of the whole .npy (header and data) that `prefix` starts, from its header alone: how much an
+// .npz reader should inflate.
+std::size_t npy_size(std::string_view prefix, std::string_view source);
 }  // namespace detail
 
 // numpy's name of the value's dtype: "float32", "float64", "int64" or "str".
