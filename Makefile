@@ -70,3 +70,29 @@ bench: build bench-deps data-deps
 
 clean:
 	rm -rf $(BUILD) $(SANITIZE_BUILD)
+
+# libFuzzer targets for every file reader (fuzz/README.md), in $(FUZZ_BUILD): clang with AddressSanitizer and
+# UndefinedBehaviorSanitizer, seeds written by make_seeds from real files. `make fuzz` runs each target a
+# million times, `make fuzz-short` (CI) 20000 times or 30 seconds, whichever comes first; either fails when a
+# target finds anything, and the input is saved under fuzz/regressions/<target>/, which the normal suite
+# replays (tests/nn/fuzz_regression_test.cpp).
+FUZZ_BUILD ?= build-fuzz
+FUZZ_PACKAGES := clang-14 libclang-rt-14-dev
+$(FUZZ_BUILD)/build.ninja: | deps
+	@$(call install_missing,$(FUZZ_PACKAGES))
+	CC=clang-14 CXX=clang++-14 meson setup $(FUZZ_BUILD) --buildtype=debugoptimized -Dfuzz=true -Dtests=false \
+	  -Db_sanitize=address,undefined -Db_lundef=false
+
+define fuzz_run
+@$(call install_missing,$(FUZZ_PACKAGES))
+ninja -C $(FUZZ_BUILD) fuzz
+$(FUZZ_BUILD)/fuzz/make_seeds $(FUZZ_BUILD)/fuzz/seeds
+fuzz/run.sh $(FUZZ_BUILD) $(1)
+endef
+
+.PHONY: fuzz fuzz-short
+fuzz: deps data-deps $(FUZZ_BUILD)/build.ninja
+	$(call fuzz_run,-runs=1000000)
+
+fuzz-short: deps data-deps $(FUZZ_BUILD)/build.ninja
+	$(call fuzz_run,-runs=20000 -max_total_time=30)
