@@ -247,9 +247,24 @@ void set_blas_threads(int threads) {
         detail::blis::set_threads(threads);
     }
 }
+namespace {
+
+// The program's thread count, except that OpenBLAS keeps a count the user gave it.
+void apply_threads(int threads) {
+    bool user_count = std::getenv("OPENBLAS_NUM_THREADS") != nullptr || std::getenv("OMP_NUM_THREADS") != nullptr;
+    if (!user_count || std::getenv("TAPEGRAD_BLAS_CONFIGURED") != nullptr) {
+        openblas_set_num_threads(threads);
+    }
+    if (chosen().backend == Backend::blis) {
+        detail::blis::set_threads(threads);
+    }
+}
+
+}  // namespace
+
 void configure_blas(char** argv, int threads) {
     if (std::getenv("TAPEGRAD_BLAS_CONFIGURED") != nullptr) {  // already run again once: take what we have
-        set_blas_threads(threads);
+        apply_threads(threads);
         return;
     }
     bool again = false;
@@ -269,7 +284,7 @@ void configure_blas(char** argv, int threads) {
         execv("/proc/self/exe", argv);
         // execv returned: go on as we are.
     }
-    set_blas_threads(threads);
+    apply_threads(threads);
 }
 
 }  // namespace tapegrad
