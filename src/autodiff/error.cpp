@@ -1,5 +1,7 @@
 #include "tapegrad/autodiff/error.hpp"
 
+#include <vector>
+
 #include <fmt/format.h>
 
 namespace tapegrad {
@@ -9,6 +11,15 @@ std::string to_string(const Shape& shape) {
         return fmt::format("({},)", shape[0]);
     }
     return fmt::format("({})", fmt::join(shape, ", "));
+}
+
+std::string index_to_string(const Shape& shape, std::size_t flat) {
+    std::vector<std::size_t> index(shape.size());
+    for (std::size_t d = shape.size(); d-- > 0;) {
+        index[d] = flat % shape[d];
+        flat /= shape[d];
+    }
+    return fmt::format("[{}]", fmt::join(index, ", "));
 }
 
 namespace detail {

@@ -26,15 +26,6 @@ namespace detail {
 
 namespace {
 
-std::string index_string(const Shape& shape, std::size_t flat) {
-    std::vector<std::size_t> index(shape.size());
-    for (std::size_t d = shape.size(); d-- > 0;) {
-        index[d] = flat % shape[d];
-        flat /= shape[d];
-    }
-    return fmt::format("[{}]", fmt::join(index, ", "));
-}
-
 template <class T>
 std::string describe(const Var<T>& v) {
     if (v.name().empty()) {
@@ -55,7 +46,7 @@ std::string describe_all(std::span<const Var<T>> in) {
 template <class T>
 std::string bad_value(const Array<T>& value, std::size_t flat) {
     T x = value.data()[flat];
-    return fmt::format("{} at {}", x, index_string(value.shape(), flat));
+    return fmt::format("{} at {}", x, index_to_string(value.shape(), flat));
 }
 
 }  // namespace

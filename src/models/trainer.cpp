@@ -46,15 +46,6 @@ Var<T> as_var(const Array<float>& x) {
     }
 }
 
-std::string index_text(const Shape& shape, std::size_t flat) {
-    std::vector<std::size_t> index(shape.size());
-    for (std::size_t d = shape.size(); d-- > 0;) {
-        index[d] = flat % shape[d];
-        flat /= shape[d];
-    }
-    return fmt::format("[{}]", fmt::join(index, ", "));
-}
-
 template <class T>
 std::optional<std::size_t> first_nonfinite(const Array<T>& a) {
     for (std::size_t i = 0; i < a.size(); ++i) {
@@ -225,7 +216,7 @@ void Trainer<T>::check_parameters() const {
         if (auto bad = first_nonfinite(v)) {
             tapegrad::detail::throw_numeric_error(fmt::format(
                 "check: the {} update (lr {}) made {} at {} in \"{}\" {} from finite gradients", optimizer_->kind(),
-                options_.lr, v.data()[*bad], index_text(v.shape(), *bad), p.name, tapegrad::to_string(v.shape())));
+                options_.lr, v.data()[*bad], index_to_string(v.shape(), *bad), p.name, tapegrad::to_string(v.shape())));
         }
     }
 }

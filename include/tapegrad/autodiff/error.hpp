@@ -45,6 +45,8 @@ public:
 
 // numpy's notation: (), (5,), (32, 64).
 std::string to_string(const Shape& shape);
+// The index of flat element `flat` of an array of that shape, as errors print it: [2, 0].
+std::string index_to_string(const Shape& shape, std::size_t flat);
 
 namespace detail {
 [[noreturn]] void throw_shape_error(std::string message);
