@@ -66,9 +66,7 @@ void check_dataset(const nn::Dataset& data) {
     }
 }
 
-// Each read of a file costs a megabyte of fresh memory (read_file's chunk), which under AddressSanitizer
-// is most of an input's time: a file is read a second time, with its last column as labels, only when
-// it loaded. A first line with a ';' and no ',' says that ';' is the delimiter, as a user would see it.
+// A file is read a second time, with its last column as labels, only when it loaded. A first line with a ';' and no ',' says that ';' is the delimiter, as a user would see it.
 void csv(const std::string& path) {
     std::string bytes = whole_file(path);
     std::string text = gunzip_bytes(bytes, std::size_t{1} << 20).value_or(bytes);
@@ -201,8 +199,8 @@ const std::vector<Target>& targets() {
         {"idx_labels", ".idx", {idx_labels}},
         {"csv", ".csv", {csv}},
         {"npy", ".npy", {npy<float>, npy<double>, npy<std::int64_t>, npy_value}},
-        // One model only: each read_npz costs a megabyte of fresh memory per entry (read_entry's chunk), and
-        // load_checkpoint<double> is the same code; the float64 seed takes the dtype-mismatch branch.
+        // One model only: load_checkpoint<double> is the same code; the float64 seed takes the
+        // dtype-mismatch branch.
         {"checkpoint", ".npz", {checkpoint_with_adam}},
         {"checkpoint_config", ".npz", {checkpoint_config}},
         {"model_description", ".json", {model_description}, false},

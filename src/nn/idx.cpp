@@ -29,9 +29,9 @@ std::string read_file(const std::string& path, std::string_view what) {
     std::unique_ptr<gzFile_s, int (*)(gzFile)> guard(file, gzclose);
     gzbuffer(file, 1 << 17);
     std::string bytes;
-    constexpr std::size_t chunk = std::size_t{1} << 20;
     for (;;) {
         std::size_t old = bytes.size();
+        std::size_t chunk = next_read_size(old);
         bytes.resize(old + chunk);
         errno = 0;
         int n = gzread(file, bytes.data() + old, static_cast<unsigned>(chunk));

@@ -259,12 +259,12 @@ std::string read_entry(zip_t* archive, zip_uint64_t index, std::string_view sour
     }
     // Grows with the data actually inflated, never with the size the directory claims, and only as far
     // as the npy header at its start declares: a member that inflates to gigabytes behind a header asking
-    // for 48 bytes is refused after its first chunk.
+    // for 48 bytes is refused after its first read.
     std::string bytes;
-    constexpr std::size_t chunk = std::size_t{1} << 20;
     std::size_t limit = 0;  // 0 until the header is read
     for (;;) {
         std::size_t old = bytes.size();
+        std::size_t chunk = detail::next_read_size(old);
         bytes.resize(old + chunk);
         zip_int64_t n = zip_fread(file.get(), bytes.data() + old, chunk);
         if (n < 0) {
@@ -275,7 +275,7 @@ std::string read_entry(zip_t* archive, zip_uint64_t index, std::string_view sour
             return bytes;
         }
         if (limit == 0) {
-            limit = detail::npy_size(bytes, source);  // a header longer than a chunk is refused as truncated
+            limit = detail::npy_size(bytes, source);  // a header longer than the first read is refused as truncated
         }
         if (bytes.size() > limit) {
             detail::throw_file_error(fmt::format(

@@ -6,6 +6,7 @@
 // and remove_stale_temporaries in src/nn/npz.cpp.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -28,6 +29,15 @@ namespace detail {
 // the messages: "idx train.gz" gives `idx train.gz: truncated gzip stream: unexpected end of file`.
 // Memory grows with the data actually read, never with a size a header claims.
 std::string read_file(const std::string& path, std::string_view what);
+
+// How many bytes a reader that has `read` so far asks for next: as many as it has (so that it reads a
+// file in O(log size) steps), at least 64 KiB, at most 16 MiB. A small file costs a small buffer:
+// no megabyte to clear for a 1 KiB header.
+constexpr std::size_t next_read_size(std::size_t read) {
+    constexpr std::size_t smallest = std::size_t{1} << 16;
+    constexpr std::size_t largest = std::size_t{1} << 24;
+    return read < smallest ? smallest : read > largest ? largest : read;
+}
 
 // Writes `bytes` to a temporary file in the folder of `path`, fsyncs it, renames it over `path` and
 // fsyncs the folder: a crash leaves either the old file or the new one, never a mix. On any error the
