@@ -210,14 +210,22 @@ double Trainer<T>::train_epoch(const nn::Dataset& train, int epoch) {
 
 // An update can overflow where no op did: SGD with lr 1e6 multiplies a finite gradient into Inf.
 template <class T>
-void Trainer<T>::check_parameters() const {
+std::optional<std::string> Trainer<T>::nonfinite_parameter() const {
     for (const auto& p : model_.named_parameters()) {
         const Array<T>& v = p.var.value();
         if (auto bad = first_nonfinite(v)) {
-            tapegrad::detail::throw_numeric_error(fmt::format(
-                "check: the {} update (lr {}) made {} at {} in \"{}\" {} from finite gradients", optimizer_->kind(),
-                options_.lr, v.data()[*bad], index_to_string(v.shape(), *bad), p.name, tapegrad::to_string(v.shape())));
+            return fmt::format("{} at {} in \"{}\" {}", v.data()[*bad], index_to_string(v.shape(), *bad), p.name,
+                               tapegrad::to_string(v.shape()));
         }
+    }
+    return std::nullopt;
+}
+
+template <class T>
+void Trainer<T>::check_parameters() const {
+    if (auto bad = nonfinite_parameter()) {
+        tapegrad::detail::throw_numeric_error(fmt::format("check: the {} update (lr {}) made {} from finite gradients",
+                                                          optimizer_->kind(), options_.lr, *bad));
     }
 }
 
@@ -403,6 +411,14 @@ History Trainer<T>::fit(const nn::Dataset& train, const nn::Dataset* validation)
                        record.epoch, options_.epochs, record.train_loss, validation ? "validation" : "train",
                        record.validation_loss, validation ? "validation" : "train", record.validation_mse,
                        record.seconds, history.stopped_early ? "  (stopping: no improvement)" : "");
+        }
+        // A diverged run stops here rather than overwrite the last finite checkpoint with NaN.
+        if (auto bad = nonfinite_parameter()) {
+            tapegrad::detail::throw_numeric_error(fmt::format(
+                "trainer: epoch {}/{}: the run diverged, the parameters hold {} (train loss {}){}; "
+                "--check-numerics (TrainerOptions::check_numerics) stops at the op that made the first one",
+                record.epoch, options_.epochs, *bad, record.train_loss,
+                options_.checkpoint.empty() ? "" : fmt::format("; {} was not overwritten", options_.checkpoint)));
         }
         if (!options_.checkpoint.empty()) {
             nn::NamedArrays<T> arrays;

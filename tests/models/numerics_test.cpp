@@ -9,10 +9,13 @@
 
 #include <doctest/doctest.h>
 
+#include "scratch.hpp"
+
 #include "tapegrad/autodiff.hpp"
 #include "tapegrad/autodiff/blas.hpp"
 #include "tapegrad/models/factory.hpp"
 #include "tapegrad/models/trainer.hpp"
+#include "tapegrad/nn/checkpoint.hpp"
 #include "tapegrad/nn/data.hpp"
 
 using namespace tapegrad;
@@ -74,11 +77,15 @@ TEST_CASE("(a) a learning rate far too high: the first op that overflowed, the l
     AutoencoderConfig config{.sizes = {64, 16, 4}, .activation = "relu", .output_activation = "identity", .seed = 1};
     TrainerOptions options{.epochs = 3, .batch_size = 32, .optimizer = "sgd", .lr = 1e6, .momentum = 0,
                            .check_numerics = true};
-    SUBCASE("checking off: the run goes on with a loss that is no number") {
+    SUBCASE("checking off: the run stops at the end of the epoch, naming a parameter that is no number") {
         Autoencoder<float> model(config);
         options.check_numerics = false;
-        History h = Trainer<float>(model, options).fit(data);
-        CHECK_FALSE(std::isfinite(h.epochs.back().train_loss));
+        Trainer<float> trainer(model, options);
+        std::string m = message_of(trainer, data);
+        CAPTURE(m);
+        CHECK(m.starts_with("trainer: epoch 1/3: the run diverged, the parameters hold "));
+        CHECK(std::regex_search(m, std::regex(R"re(hold -?(nan|inf) at \[[0-9, ]*\] in "(en|de)coder\.[0-9]\.)re")));
+        CHECK(m.ends_with("; --check-numerics (TrainerOptions::check_numerics) stops at the op that made the first one"));
     }
     SUBCASE("checking on: step 1 makes the weights huge, the loss of step 2 overflows") {
         Autoencoder<float> model(config);
@@ -178,6 +185,33 @@ TEST_CASE("(d) an Inf made by a backward formula: named as the backward pass") {
                   0) == 0);
     CHECK(contains(m, "in the gradient of input 0 (32, 64); inputs: (32, 64); input 0 is computed from \"batch\", "
                       "\"decoder.2.bias\", \"decoder.2.weight\""));
+}
+
+TEST_CASE("(e) without checking, a run that diverges leaves the last finite checkpoint as it was") {
+    set_blas_threads(1);
+    test::TempDir dir("numerics");
+    std::string path = (dir.path / "checkpoint.npz").string();
+    nn::Dataset data = digits();
+    AutoencoderConfig config{.sizes = {64, 16, 4}, .seed = 1};
+    Autoencoder<float> first(config);
+    Trainer<float>(first, {.epochs = 1, .batch_size = 32, .checkpoint = path}).fit(data);
+    std::string saved = test::read_bytes(path);
+
+    // Epoch 2 meets a NaN in the data; unchecked, it reaches every weight through the gradients.
+    data.x(700, 10) = std::nanf("");
+    Autoencoder<float> second(config);
+    Trainer<float> trainer(second, {.epochs = 3, .batch_size = 32, .checkpoint = path, .resume = path});
+    std::string m = message_of(trainer, data);
+    CAPTURE(m);
+    CHECK(std::regex_search(m, std::regex(R"re(^trainer: epoch 2/3: the run diverged, the parameters hold -?nan at )re"
+                                          R"re(.*\(train loss -?nan\); )re")));
+    CHECK(contains(m, "; " + path + " was not overwritten; "));
+    CHECK(test::read_bytes(path) == saved);
+    Autoencoder<float> reloaded(config);
+    nn::load_checkpoint<float>(path, reloaded);
+    for (const auto& p : reloaded.named_parameters()) {
+        CHECK(p.var.value() == parameter(first, p.name).value());
+    }
 }
 
 TEST_CASE("the same seed gives the same losses and weights, bit for bit, at one BLAS thread") {

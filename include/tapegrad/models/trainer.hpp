@@ -12,11 +12,16 @@
 // a NumericError that says where: `trainer: epoch 2/5, batch 7/45 (step 52), forward pass: ` before the
 // op's own message (the op, its inputs, the parameters they come from). Parameters are checked after
 // every optimizer step too, and a bad value that came with the data is located in the data.
+//
+// Without checking, a run that diverged is stopped at the end of the epoch, before its checkpoint is
+// written: a NumericError names the first parameter holding NaN or Inf, and the checkpoint on disk keeps
+// the last finite epoch.
 #pragma once
 
 #include <cstdint>
 #include <iosfwd>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -84,6 +89,8 @@ private:
     double train_epoch(const nn::Dataset& train, int epoch);
     std::pair<double, double> evaluate(const nn::Dataset& data, int epoch, bool validation);
     void progress(int epoch, std::size_t batch, std::size_t batches, double loss, bool done);
+    // "NaN at [3, 1] in \"encoder.0.weight\" (784, 256)" for the first parameter holding NaN or Inf.
+    std::optional<std::string> nonfinite_parameter() const;
     void check_parameters() const;
     // Rethrows a NumericError with where it happened before its text and, when the batch holds the bad
     // value, where that is in the data after it.
