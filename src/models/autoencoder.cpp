@@ -71,7 +71,7 @@ TiedLinear<T>::TiedLinear(const nn::Linear<T>& mirror, std::mt19937_64& rng, nn:
 
 template <class T>
 Var<T> TiedLinear<T>::forward(const Var<T>& x) {
-    return matmul(x, transpose(weight_)) + bias_;
+    return linear_transposed(x, weight_, bias_);
 }
 
 template <class T>

@@ -240,6 +240,30 @@ TEST_CASE_TEMPLATE("linear errors print every shape", T, float, double) {
                          "linear: needs a 2-D input and weight and a 1-D bias: (8, 4) x (4, 5) + (1, 5)", ShapeError);
 }
 
+TEST_CASE_TEMPLATE("linear_transposed reads W (n, k) as W^T: values, gradients and errors", T, float, double) {
+    Var<T> x = Var<T>::parameter(random_array<T>({6, 4}, 1), "x");
+    Var<T> w = Var<T>::parameter(random_array<T>({3, 4}, 2), "w");
+    Var<T> b = Var<T>::parameter(random_array<T>({3}, 3), "b");
+    Array<T> dy = random_array<T>({6, 3}, 4);
+    Var<T> y = linear_transposed(x, w, b);
+    Product p = product_ref(x.value(), w.value(), false, true);
+    for (std::size_t i = 0; i < 6; ++i) {
+        for (std::size_t j = 0; j < 3; ++j) {
+            p.c(i, j) += double(b.value()(j));
+            p.abs_c(i, j) += std::abs(double(b.value()(j)));
+        }
+    }
+    CHECK(matches<T>(y.value(), p, 5));
+    backward(y, Var<T>(dy));
+    CHECK(matches<T>(x.grad().value(), product_ref(dy, w.value()), 3));
+    CHECK(matches<T>(w.grad().value(), product_ref(dy, x.value(), true, false), 6));
+    auto v = [](Shape shape) { return Var<T>(random_array<T>(shape, 1)); };
+    CHECK_THROWS_WITH_AS(linear_transposed(v({8, 3}), v({5, 4}), v({5})),
+                         "linear_transposed: shapes do not fit: (8, 3) x (5, 4)^T + (5,)", ShapeError);
+    CHECK_THROWS_WITH_AS(linear_transposed(v({8, 4}), v({5, 4}), v({4})),
+                         "linear_transposed: shapes do not fit: (8, 4) x (5, 4)^T + (4,)", ShapeError);
+}
+
 // Large enough for BLIS where tapegrad chose it (blas.hpp), small enough for OpenBLAS too: each product
 // with every transpose, alpha and beta as linear uses them, against the triple loop.
 TEST_CASE_TEMPLATE("gemm matches a triple loop on both sides of the backends' size line", T, float, double) {

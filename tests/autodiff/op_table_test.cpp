@@ -197,6 +197,13 @@ std::map<std::string, std::vector<Case>> specs() {
          [](const Vars& v) { return linear(v[0], v[1], v[2]); }, 2},
         {"(4, 4) x (4, 4) + (4,)", {{{4, 4}}, {{4, 4}}, {{4}}},
          [](const Vars& v) { return linear(v[0], v[1], v[2]); }, 2, true},
+        // Transposed, as a tied decoder reads the encoder's weight.
+        {"(3, 4) x (5, 4)^T + (5,)", {{{3, 4}}, {{5, 4}}, {{5}}},
+         [](const Vars& v) { return linear_transposed(v[0], v[1], v[2]); }, 2},
+        {"(9, 2) x (3, 2)^T + (3,)", {{{9, 2}}, {{3, 2}}, {{3}}},
+         [](const Vars& v) { return linear_transposed(v[0], v[1], v[2]); }, 2},
+        {"(4, 4) x (4, 4)^T + (4,)", {{{4, 4}}, {{4, 4}}, {{4}}},
+         [](const Vars& v) { return linear_transposed(v[0], v[1], v[2]); }, 2, true},
     };
     return s;
 }

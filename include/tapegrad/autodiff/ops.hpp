@@ -58,6 +58,9 @@ template <class T> Var<T> sign(const Var<T>& x);                       // -1, 0 
 template <class T> Var<T> matmul(const Var<T>& a, const Var<T>& b);
 // x W + b for x (m, k), W (k, n), b (n,): matmul and a broadcast add in one op and one pass, as Linear uses.
 template <class T> Var<T> linear(const Var<T>& x, const Var<T>& w, const Var<T>& b);
+// x W^T + b for W (n, k), read transposed in place (no copy, forward or backward): a tied decoder's layer,
+// whose W is the encoder's. PyTorch's F.linear.
+template <class T> Var<T> linear_transposed(const Var<T>& x, const Var<T>& w, const Var<T>& b);
 // 2-D transpose.
 template <class T> Var<T> transpose(const Var<T>& x);
 template <class T> Var<T> reshape(const Var<T>& x, const Shape& shape);

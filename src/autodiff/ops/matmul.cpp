@@ -31,21 +31,23 @@ struct Matmul {
     }
 };
 
-// y = x W + b, b broadcast over the rows: a layer's affine map as one op. The forward writes b into each
-// row of y and lets the product add x W onto it, one pass over y fewer than matmul then add; the backward
-// is matmul's for x and W, and dy summed over the rows for b (Grads::add sums what was broadcast).
+// y = x op(W) + b, b broadcast over the rows: a layer's affine map as one op; attr p says W is read
+// transposed. The forward writes b into each row of y and lets the product add x op(W) onto it, one pass
+// over y fewer than matmul then add; the backward is matmul's for x and W, and dy summed over the rows for
+// b (Grads::add sums what was broadcast).
 struct Linear {
     static constexpr std::string_view name = "linear";
     static constexpr int arity = 3;
     static constexpr bool kink = false;
     template <class T>
     static void backward(Grads<T>& g) {
+        bool tw = g.attrs().p;
         const Var<T>& dy = g.dy();
         if (g.needs(0)) {
-            g.add(0, matmul_t(dy, g.in(1), false, true));
+            g.add(0, matmul_t(dy, g.in(1), false, !tw));
         }
         if (g.needs(1)) {
-            g.add(1, matmul_t(g.in(0), dy, true, false));
+            g.add(1, tw ? matmul_t(dy, g.in(0), true, false) : matmul_t(g.in(0), dy, true, false));
         }
         if (g.needs(2)) {
             g.add(2, dy);
@@ -93,18 +95,21 @@ Var<T> matmul(const Var<T>& a, const Var<T>& b) {
     return detail::matmul_t(a, b, false, false);
 }
 
+namespace {
+
 template <class T>
-Var<T> linear(const Var<T>& x, const Var<T>& w, const Var<T>& b) {
+Var<T> affine(std::string_view op, const Var<T>& x, const Var<T>& w, const Var<T>& b, bool tw) {
+    std::string_view wt = tw ? "^T" : "";
     if (x.ndim() != 2 || w.ndim() != 2 || b.ndim() != 1) {
-        detail::throw_shape_error(fmt::format("linear: needs a 2-D input and weight and a 1-D bias: {} x {} + {}",
-                                              to_string(x.shape()), to_string(w.shape()), to_string(b.shape())));
+        detail::throw_shape_error(fmt::format("{}: needs a 2-D input and weight and a 1-D bias: {} x {}{} + {}", op,
+                                              to_string(x.shape()), to_string(w.shape()), wt, to_string(b.shape())));
     }
     std::size_t m = x.shape()[0];
     std::size_t k = x.shape()[1];
-    std::size_t n = w.shape()[1];
-    if (w.shape()[0] != k || b.shape()[0] != n) {
-        detail::throw_shape_error(fmt::format("linear: shapes do not fit: {} x {} + {}", to_string(x.shape()),
-                                              to_string(w.shape()), to_string(b.shape())));
+    std::size_t n = w.shape()[tw ? 0 : 1];
+    if (w.shape()[tw ? 1 : 0] != k || b.shape()[0] != n) {
+        detail::throw_shape_error(fmt::format("{}: shapes do not fit: {} x {}{} + {}", op, to_string(x.shape()),
+                                              to_string(w.shape()), wt, to_string(b.shape())));
     }
     Var<T> y = detail::empty<T>(Shape{m, n});
     T* py = y.mutable_value().data();
@@ -113,14 +118,28 @@ Var<T> linear(const Var<T>& x, const Var<T>& w, const Var<T>& b) {
         std::copy(pb, pb + n, py + i * n);
     }
     if (k > 0 && m > 0 && n > 0) {
-        gemm<T>(false, false, m, n, k, T(1), x.value().data(), k, w.value().data(), n, T(1), py, n);
+        gemm<T>(false, tw, m, n, k, T(1), x.value().data(), k, w.value().data(), w.shape()[1], T(1), py, n);
     }
-    return detail::record(detail::op_def<detail::Linear, T>, std::move(y), {x, w, b});
+    return detail::record(detail::op_def<detail::Linear, T>, std::move(y), {x, w, b}, {.p = tw});
+}
+
+}  // namespace
+
+template <class T>
+Var<T> linear(const Var<T>& x, const Var<T>& w, const Var<T>& b) {
+    return affine("linear", x, w, b, false);
+}
+
+template <class T>
+Var<T> linear_transposed(const Var<T>& x, const Var<T>& w, const Var<T>& b) {
+    return affine("linear_transposed", x, w, b, true);
 }
 
 template Var<float> matmul<float>(const Var<float>&, const Var<float>&);
 template Var<double> matmul<double>(const Var<double>&, const Var<double>&);
 template Var<float> linear<float>(const Var<float>&, const Var<float>&, const Var<float>&);
 template Var<double> linear<double>(const Var<double>&, const Var<double>&, const Var<double>&);
+template Var<float> linear_transposed<float>(const Var<float>&, const Var<float>&, const Var<float>&);
+template Var<double> linear_transposed<double>(const Var<double>&, const Var<double>&, const Var<double>&);
 
 }  // namespace tapegrad
