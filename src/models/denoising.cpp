@@ -1,5 +1,7 @@
 #include "tapegrad/models/denoising.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 
@@ -56,10 +58,31 @@ void DenoisingAutoencoder<T>::corrupt_in_place(T* v, std::size_t n) {
         }
         return;
     }
-    // Masking draws a decision per element, 47 million an epoch on Fashion-MNIST: each 64-bit draw gives
-    // four 16-bit uniforms, compared with level in steps of 1/65536, instead of one double per element.
+    // A decision per element, 47 million an epoch on Fashion-MNIST: each 64-bit draw gives four 16-bit
+    // uniforms, compared with level in steps of 1/65536, instead of one double per element.
     const auto threshold = static_cast<std::uint32_t>(std::lround(options_.level * 65536.0));
-    const bool salt = options_.corruption == Corruption::salt_and_pepper;
+    if (options_.corruption == Corruption::masking) {
+        // A block's uniforms first, then one select per element that the compiler vectorises: a branch
+        // taken at random 30% of the time was mispredicted often enough to cost more than the draws.
+        constexpr std::size_t block = 256;
+        std::array<std::uint32_t, block> u;
+        for (std::size_t start = 0; start < n; start += block) {
+            const std::size_t len = std::min(block, n - start);
+            for (std::size_t j = 0; j < len; j += 4) {
+                std::uint64_t bits = rng();
+                u[j] = static_cast<std::uint32_t>(bits & 0xffff);
+                u[j + 1] = static_cast<std::uint32_t>((bits >> 16) & 0xffff);
+                u[j + 2] = static_cast<std::uint32_t>((bits >> 32) & 0xffff);
+                u[j + 3] = static_cast<std::uint32_t>(bits >> 48);
+            }
+            T* w = v + start;
+            for (std::size_t j = 0; j < len; ++j) {
+                w[j] = u[j] < threshold ? T(0) : w[j];
+            }
+        }
+        return;
+    }
+    // Salt and pepper draws a second uniform for each element it corrupts: 0 or 1, even odds.
     std::uint64_t bits = 0;
     int left = 0;
     auto next16 = [&] {
@@ -74,7 +97,7 @@ void DenoisingAutoencoder<T>::corrupt_in_place(T* v, std::size_t n) {
     };
     for (std::size_t i = 0; i < n; ++i) {
         if (next16() < threshold) {
-            v[i] = salt ? static_cast<T>(next16() & 1) : T(0);  // salt and pepper: 0 or 1, even odds
+            v[i] = static_cast<T>(next16() & 1);
         }
     }
 }
