@@ -15,6 +15,7 @@
 
 #include "samples.hpp"
 #include "targets.hpp"
+#include "tapegrad/nn/npz.hpp"
 
 #ifndef TAPEGRAD_FUZZ_TARGET
 #error "compile with -DTAPEGRAD_FUZZ_TARGET=\"<target>\""
@@ -99,7 +100,7 @@ extern "C" std::size_t LLVMFuzzerCustomMutator(std::uint8_t* data, std::size_t s
             if (files && !files->empty()) {
                 auto& content = (*files)[rng() % files->size()].second;
                 content = mutated(std::move(content));
-                out = tapegrad::fuzz::zip_bytes(*files, rng() % 4 == 0);
+                out = tapegrad::nn::detail::zip_in_memory(*files, "fuzz", rng() % 4 == 0);
             }
         }
     } catch (const std::exception&) {

@@ -129,52 +129,6 @@ std::optional<ZipFiles> unzip_bytes(std::string_view bytes, std::size_t limit) {
     return files;
 }
 
-std::string zip_bytes(const ZipFiles& files, bool deflate) {
-    auto fail = [](std::string_view step, zip_error_t* error) {
-        throw std::runtime_error(fmt::format("zip: {}: {}", step, zip_error_strerror(error)));
-    };
-    zip_error_t error;
-    zip_error_init(&error);
-    std::unique_ptr<zip_source_t, ZipSourceFreer> buffer(zip_source_buffer_create(nullptr, 0, 0, &error));
-    if (!buffer) {
-        fail("buffer", &error);
-    }
-    std::unique_ptr<zip_t, ZipCloser> archive(zip_open_from_source(buffer.get(), ZIP_TRUNCATE, &error));
-    if (!archive) {
-        fail("open", &error);
-    }
-    zip_error_fini(&error);
-    zip_source_keep(buffer.get());  // read back after zip_close
-    for (const auto& [name, content] : files) {
-        zip_source_t* source = zip_source_buffer(archive.get(), content.data(), content.size(), 0);
-        zip_int64_t index = source != nullptr ? zip_file_add(archive.get(), name.c_str(), source, ZIP_FL_ENC_UTF_8 | ZIP_FL_OVERWRITE) : -1;
-        if (index < 0) {
-            zip_source_free(source);
-            fail(name, zip_get_error(archive.get()));
-        }
-        if (zip_set_file_compression(archive.get(), static_cast<zip_uint64_t>(index),
-                                     deflate ? ZIP_CM_DEFLATE : ZIP_CM_STORE, 0) != 0) {
-            fail(name, zip_get_error(archive.get()));
-        }
-    }
-    if (zip_close(archive.get()) != 0) {
-        fail("close", zip_get_error(archive.get()));
-    }
-    archive.release();  // zip_close freed it
-    zip_stat_t stat;
-    zip_stat_init(&stat);
-    if (zip_source_open(buffer.get()) != 0 || zip_source_stat(buffer.get(), &stat) != 0) {
-        fail("read back", zip_source_error(buffer.get()));
-    }
-    std::string out(stat.size, '\0');
-    zip_int64_t n = zip_source_read(buffer.get(), out.data(), stat.size);
-    zip_source_close(buffer.get());
-    if (n < 0 || static_cast<zip_uint64_t>(n) != stat.size) {
-        fail("read back", zip_source_error(buffer.get()));
-    }
-    return out;
-}
-
 // ---------------------------------------------------------------------------------------------------
 // Real files
 
@@ -390,7 +344,8 @@ std::vector<CheckpointFile> checkpoint_files(const fs::path& scratch) {
     });
     files.push_back({"float32-adam", adam, true, true});
     // numpy.savez_compressed's kind: the same files deflated.
-    files.push_back({"float32-adam-deflated", zip_bytes(unzip_bytes(adam).value(), true), true, true});
+    files.push_back({"float32-adam-deflated", nn::detail::zip_in_memory(unzip_bytes(adam).value(), "fuzz sample", true),
+                     true, true});
     files.push_back({"float32-sgd", saved([&](const std::string& p) {
                          auto model = models::model_from_description<float>(description);
                          nn::SGD<float> optimizer(model->named_parameters(), {.lr = 0.1, .momentum = 0.9});
@@ -538,7 +493,7 @@ std::vector<Sample> variants(const Sample& sample, std::size_t count, std::uint6
             auto& [name, content] = wrapped[rng() % wrapped.size()];
             content = cut_or_changed(content, rng, how);
             how = fmt::format("{}-{}", name, how);
-            changed = zip_bytes(wrapped, rng() % 4 == 0);
+            changed = nn::detail::zip_in_memory(wrapped, "fuzz sample", rng() % 4 == 0);
         }
         out.push_back({fmt::format("{}-{}", sample.stem, how), std::move(changed)});
     }

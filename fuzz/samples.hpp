@@ -50,8 +50,5 @@ std::optional<std::string> gunzip_bytes(std::string_view bytes, std::size_t limi
 // archive or read a file, or when the files inflate to more than `limit` bytes in all.
 using ZipFiles = std::vector<std::pair<std::string, std::string>>;
 std::optional<ZipFiles> unzip_bytes(std::string_view bytes, std::size_t limit = std::size_t{1} << 24);
-// A zip of `files`, stored as numpy.savez writes them or deflated as numpy.savez_compressed does; of two
-// files of one name, the last. Throws std::runtime_error when libzip refuses.
-std::string zip_bytes(const ZipFiles& files, bool deflate);
 
 }  // namespace tapegrad::fuzz

@@ -169,15 +169,20 @@ struct ZipError {
     ZipError& operator=(const ZipError&) = delete;
 };
 
-// The archive built in memory: libzip writes a file through its own temporary and rename, without
-// fsync, so the bytes are made here and written by write_file_atomically.
-std::string zip_in_memory(const std::vector<std::pair<std::string, std::string>>& files, std::string_view what) {
+}  // namespace
+
+namespace detail {
+
+// Built in memory because libzip writes a file through its own temporary and rename, without fsync:
+// write_npz makes the bytes here and writes them with write_file_atomically.
+std::string zip_in_memory(const std::vector<std::pair<std::string, std::string>>& files, std::string_view what,
+                          bool deflate) {
     if (files.empty()) {
         // libzip writes nothing for an empty archive; a zip with no files is its end record alone.
         return std::string("PK\x05\x06", 4) + std::string(18, '\0');
     }
     auto fail = [&](std::string_view step, zip_error_t* error) {
-        detail::throw_file_error(
+        throw_file_error(
             fmt::format("{}: cannot build the zip: {}: {}", what, step, zip_error_strerror(error)));
     };
     ZipError error;
@@ -197,12 +202,13 @@ std::string zip_in_memory(const std::vector<std::pair<std::string, std::string>>
         if (source == nullptr) {
             fail(name, zip_get_error(archive.get()));
         }
-        zip_int64_t index = zip_file_add(archive.get(), name.c_str(), source, ZIP_FL_ENC_UTF_8);
+        zip_int64_t index = zip_file_add(archive.get(), name.c_str(), source, ZIP_FL_ENC_UTF_8 | ZIP_FL_OVERWRITE);
         if (index < 0) {
             zip_source_free(source);
             fail(name, zip_get_error(archive.get()));
         }
-        if (zip_set_file_compression(archive.get(), static_cast<zip_uint64_t>(index), ZIP_CM_STORE, 0) != 0) {
+        if (zip_set_file_compression(archive.get(), static_cast<zip_uint64_t>(index),
+                                     deflate ? ZIP_CM_DEFLATE : ZIP_CM_STORE, 0) != 0) {
             fail(name, zip_get_error(archive.get()));
         }
     }
@@ -223,6 +229,10 @@ std::string zip_in_memory(const std::vector<std::pair<std::string, std::string>>
     }
     return out;
 }
+
+}  // namespace detail
+
+namespace {
 
 // Why libzip could not open `path`, in words that say whether it is a zip at all.
 [[noreturn]] void throw_open_error(const std::string& path, std::string_view what, int code) {
@@ -301,7 +311,7 @@ void write_npz(const std::string& path, const std::vector<NpzEntry>& entries) {
         files.emplace_back(entry.name + std::string(npy_suffix),
                            detail::encode_npy_value(entry.value, fmt::format("{}: entry {}", what, entry.name)));
     }
-    detail::write_file_atomically(path, zip_in_memory(files, what), what);
+    detail::write_file_atomically(path, detail::zip_in_memory(files, what), what);
 }
 
 std::vector<NpzEntry> read_npz(const std::string& path) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <string_view>
 #include <vector>
 
@@ -31,5 +32,15 @@ std::vector<NpzEntry> read_npz(const std::string& path);
 
 // The entry called `name`, or nullptr.
 const NpzEntry* find_entry(const std::vector<NpzEntry>& entries, std::string_view name);
+
+namespace detail {
+
+// A zip of `files` (name, bytes) in memory, stored as numpy.savez writes them or deflated as
+// numpy.savez_compressed does; of two files of one name, the last. Throws FileError starting with `what`
+// when libzip refuses.
+std::string zip_in_memory(const std::vector<std::pair<std::string, std::string>>& files, std::string_view what,
+                          bool deflate = false);
+
+}  // namespace detail
 
 }  // namespace tapegrad::nn
