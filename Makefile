@@ -47,7 +47,6 @@ test: build data-deps
 	@awk -F'|' '/\[doctest\] test cases:/ { split($$2, p, " "); split($$3, f, " "); passed += p[1]; failed += f[1] } \
 	  END { printf "%d passed, %d failed\n", passed, failed; exit failed > 0 }' $(BUILD)/test-output.txt
 
-# Experiment 2 of the README: autoencoders against PCA on the bundled digits, into runs/demo/.
 # The same suite built with AddressSanitizer and UndefinedBehaviorSanitizer (leaks included), in its
 # own build folder: any report fails the test that made it.
 SANITIZE_BUILD ?= build-sanitize
@@ -61,6 +60,7 @@ test-sanitize: deps data-deps $(SANITIZE_BUILD)/build.ninja
 	@awk -F'|' '/\[doctest\] test cases:/ { split($$2, p, " "); split($$3, f, " "); passed += p[1]; failed += f[1] } \
 	  END { printf "sanitizers: %d passed, %d failed\n", passed, failed; exit failed > 0 }' $(SANITIZE_BUILD)/test-output.txt
 
+# Experiment 2 of the README: autoencoders against PCA on the bundled digits, into runs/demo/.
 demo: build
 	$(BUILD)/examples/digits_demo --out runs/demo
 
