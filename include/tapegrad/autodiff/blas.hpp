@@ -7,8 +7,8 @@
 // either. The backend, chosen once per process:
 // - TAPEGRAD_GEMM=openblas or TAPEGRAD_GEMM=blis, when the user sets it;
 // - else OpenBLAS when it runs a kernel for the CPU's widest vectors (SkylakeX or newer on an AVX-512
-//   CPU, Haswell or Zen on an AVX2 one): it was the fastest here, 206 GFLOP/s against BLIS's 184 on one
-//   training step's products;
+//   CPU, Haswell or Zen on an AVX2 one): with its kernel for the CPU it was as fast as BLIS or faster on
+//   the machines we measured (README, BLAS);
 // - else BLIS, with the kernels the CPU allows (BLIS_ARCH_TYPE, when the user sets it, wins), for
 //   products of at least 2^19 multiply-adds with both output sides at least 64; smaller ones stay on
 //   OpenBLAS, which starts a product in ~0.1 us where BLIS takes ~6.
