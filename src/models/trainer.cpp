@@ -208,7 +208,6 @@ double Trainer<T>::train_epoch(const nn::Dataset& train, int epoch) {
     return total / double(seen);
 }
 
-// An update can overflow where no op did: SGD with lr 1e6 multiplies a finite gradient into Inf.
 template <class T>
 std::optional<std::string> Trainer<T>::nonfinite_parameter() const {
     for (const auto& p : model_.named_parameters()) {
@@ -221,6 +220,7 @@ std::optional<std::string> Trainer<T>::nonfinite_parameter() const {
     return std::nullopt;
 }
 
+// An update can overflow where no op did: SGD with lr 1e6 multiplies a finite gradient into Inf.
 template <class T>
 void Trainer<T>::check_parameters() const {
     if (auto bad = nonfinite_parameter()) {
