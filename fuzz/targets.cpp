@@ -66,7 +66,8 @@ void check_dataset(const nn::Dataset& data) {
     }
 }
 
-// A file is read a second time, with its last column as labels, only when it loaded. A first line with a ';' and no ',' says that ';' is the delimiter, as a user would see it.
+// A file is read a second time, with its last column as labels, only when it loaded. A first line with
+// a ';' and no ',' says that ';' is the delimiter, as a user would see it.
 void csv(const std::string& path) {
     std::string bytes = whole_file(path);
     std::string text = gunzip_bytes(bytes, std::size_t{1} << 20).value_or(bytes);

@@ -85,7 +85,8 @@ TEST_CASE("(a) a learning rate far too high: the first op that overflowed, the l
         CAPTURE(m);
         CHECK(m.starts_with("trainer: epoch 1/3: the run diverged, the parameters hold "));
         CHECK(std::regex_search(m, std::regex(R"re(hold -?(nan|inf) at \[[0-9, ]*\] in "(en|de)coder\.[0-9]\.)re")));
-        CHECK(m.ends_with("; --check-numerics (TrainerOptions::check_numerics) stops at the op that made the first one"));
+        CHECK(m.ends_with("; --check-numerics (TrainerOptions::check_numerics) stops at the op that made the "
+                          "first one"));
     }
     SUBCASE("checking on: step 1 makes the weights huge, the loss of step 2 overflows") {
         Autoencoder<float> model(config);
