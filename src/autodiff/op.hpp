@@ -73,6 +73,10 @@ public:
     std::string_view op() const { return entry_.op->name; }
 
     void add(std::size_t k, Var<T> dx);
+    // add(k, op(A) op(B)), with op(X) = X^T when its flag is set. When input k already has a gradient
+    // of its own pending (a weight used twice, or one with a penalty on it) and nothing records, the
+    // product is added onto it by the GEMM itself (beta = 1): no product buffer and no extra pass.
+    void add_matmul(std::size_t k, const Var<T>& a, const Var<T>& b, bool ta, bool tb);
 
 private:
     Tape<T>& tape_;

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "op.hpp"
+#include "gemm.hpp"
 #include "kernels.hpp"
 #include "tapegrad/autodiff/ops.hpp"
 #include "tapegrad/autodiff/testing.hpp"
@@ -299,6 +300,27 @@ void Grads<T>::add(std::size_t k, Var<T> dx) {
     } else {
         pending = pending + dx;
     }
+}
+
+template <class T>
+void Grads<T>::add_matmul(std::size_t k, const Var<T>& a, const Var<T>& b, bool ta, bool tb) {
+    Node<T>* node = entry_.in[k].node();
+    if (!node->requires_grad) {
+        return;
+    }
+    const Var<T>& pending = node->pending;
+    // Checking mode and fault injection look at the product on its own; they take the general path.
+    bool direct = pending.defined() && !tape_.create_graph_ && !tape_.checking_ && pending.node()->refs == 1 &&
+                  testing::active_fault() == nullptr && a.ndim() == 2 && b.ndim() == 2;
+    std::size_t m = direct ? a.shape()[ta ? 1 : 0] : 0;
+    std::size_t n = direct ? b.shape()[tb ? 0 : 1] : 0;
+    std::size_t inner = direct ? a.shape()[ta ? 0 : 1] : 0;
+    if (!direct || pending.shape() != Shape{m, n} || b.shape()[tb ? 1 : 0] != inner || inner == 0) {
+        add(k, matmul_t(a, b, ta, tb));
+        return;
+    }
+    gemm<T>(ta, tb, m, n, inner, T(1), a.value().data(), a.shape()[1], b.value().data(), b.shape()[1], T(1),
+            node->pending.mutable_value().data(), n);
 }
 
 namespace {

@@ -189,6 +189,31 @@ TEST_CASE_TEMPLATE("matmul backward with one constant input, and with the same v
     CHECK(matches<T>(w.grad().value(), Product{left.c + right.c, left.abs_c + right.abs_c}, 9));
 }
 
+// A weight with a penalty on it: the penalty's backward runs first, and the product is then added onto
+// its gradient by the GEMM (beta = 1). Checking mode takes the general path (a product buffer, then an
+// add); both must give x^T dy + 2 W.
+TEST_CASE_TEMPLATE("linear's weight gradient added onto a pending one by the GEMM equals the separate sum", T,
+                   float, double) {
+    testing::poison_pool<T>();
+    Var<T> w = Var<T>::parameter(random_array<T>({6, 40}, 1), "w");
+    Var<T> b = Var<T>::parameter(random_array<T>({40}, 2), "b");
+    Var<T> x(random_array<T>({33, 6}, 3));
+    Var<T> dy(random_array<T>({33, 40}, 4));
+    Product xdy = product_ref(x.value(), dy.value(), true, false);
+    Array<double> twice_w = 2.0 * xt::cast<double>(w.value());
+    Product want{xdy.c + twice_w, xdy.abs_c + xt::abs(twice_w)};
+    for (bool checking : {false, true}) {
+        CAPTURE(checking);
+        CheckNumerics mode(checking);
+        w.zero_grad();
+        // sum(y * dy) has dy as y's gradient; sum_squares(w), recorded after it, adds 2 w first.
+        Var<T> fit = sum(linear(x, w, b) * dy);
+        Var<T> penalty = sum_squares(w);
+        backward(fit + penalty);
+        CHECK(matches<T>(w.grad().value(), want, 6 + 1));
+    }
+}
+
 TEST_CASE_TEMPLATE("linear is the product plus the bias on every row, in a buffer from the pool", T, float, double) {
     Shape x_shape;
     Shape w_shape;

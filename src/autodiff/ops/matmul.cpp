@@ -23,10 +23,10 @@ struct Matmul {
         bool tb = g.attrs().q;
         const Var<T>& dy = g.dy();
         if (g.needs(0)) {
-            g.add(0, ta ? matmul_t(g.in(1), dy, tb, true) : matmul_t(dy, g.in(1), false, !tb));
+            ta ? g.add_matmul(0, g.in(1), dy, tb, true) : g.add_matmul(0, dy, g.in(1), false, !tb);
         }
         if (g.needs(1)) {
-            g.add(1, tb ? matmul_t(dy, g.in(0), true, ta) : matmul_t(g.in(0), dy, !ta, false));
+            tb ? g.add_matmul(1, dy, g.in(0), true, ta) : g.add_matmul(1, g.in(0), dy, !ta, false);
         }
     }
 };
@@ -44,10 +44,10 @@ struct Linear {
         bool tw = g.attrs().p;
         const Var<T>& dy = g.dy();
         if (g.needs(0)) {
-            g.add(0, matmul_t(dy, g.in(1), false, !tw));
+            g.add_matmul(0, dy, g.in(1), false, !tw);
         }
         if (g.needs(1)) {
-            g.add(1, tw ? matmul_t(dy, g.in(0), true, false) : matmul_t(g.in(0), dy, true, false));
+            tw ? g.add_matmul(1, dy, g.in(0), true, false) : g.add_matmul(1, g.in(0), dy, true, false);
         }
         if (g.needs(2)) {
             g.add(2, dy);
