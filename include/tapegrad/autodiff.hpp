@@ -5,5 +5,6 @@
 #include "tapegrad/autodiff/error.hpp"
 #include "tapegrad/autodiff/gradcheck.hpp"
 #include "tapegrad/autodiff/ops.hpp"
+#include "tapegrad/autodiff/parallel.hpp"
 #include "tapegrad/autodiff/tape.hpp"
 #include "tapegrad/autodiff/var.hpp"

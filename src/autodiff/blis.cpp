@@ -43,7 +43,6 @@ void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, double 
 std::string version() { return bli_info_get_version_str(); }
 std::string kernel() { return bli_arch_string(bli_arch_query_id()); }
 // BLIS answers -1 until a count is set: it then runs on one thread.
-int threads() { return std::max(1, static_cast<int>(bli_thread_get_num_threads())); }
 void set_threads(int threads) { bli_thread_set_num_threads(threads); }
 
 }  // namespace tapegrad::detail::blis

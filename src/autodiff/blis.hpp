@@ -19,7 +19,6 @@ void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, double 
 
 std::string version();  // "0.9.0"
 std::string kernel();   // BLIS's name for its sub-configuration: "skx", "haswell", "generic"
-int threads();
 void set_threads(int threads);
 
 }  // namespace tapegrad::detail::blis

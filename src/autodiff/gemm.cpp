@@ -10,10 +10,12 @@
 #include <utility>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include <fmt/format.h>
 
 #include "tapegrad/autodiff/blas.hpp"
+#include "tapegrad/autodiff/parallel.hpp"
 
 namespace tapegrad {
 
@@ -172,36 +174,65 @@ const Choice& chosen() {
     return choice;
 }
 
+// One call of the chosen backend.
+template <class T>
+void backend_product(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
+                     std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
+    if (chosen().backend == Backend::blis && large(m, n, k)) {
+        detail::blis::gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    auto trans = [](bool t) { return t ? CblasTrans : CblasNoTrans; };
+    auto i = [](std::size_t v) { return static_cast<int>(v); };
+    if constexpr (std::is_same_v<T, float>) {
+        cblas_sgemm(CblasRowMajor, trans(ta), trans(tb), i(m), i(n), i(k), alpha, a, i(lda), b, i(ldb), beta, c, i(ldc));
+    } else {
+        cblas_dgemm(CblasRowMajor, trans(ta), trans(tb), i(m), i(n), i(k), alpha, a, i(lda), b, i(ldb), beta, c, i(ldc));
+    }
+}
+
+// Products from this many multiply-adds are cut into bands, one per thread: the smallest product of the
+// 784-256-64 autoencoder at batch 128 has 2^21.
+constexpr std::size_t shared_work = std::size_t(1) << 18;
+// A band has at least this many rows or columns.
+constexpr std::size_t band_grain = 32;
+
+template <class T>
+void product(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a, std::size_t lda,
+             const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
+    if (alpha == T(1) && beta == T(0) && detail::tiny_gemm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc)) {
+        return;
+    }
+    if (m * n * k < shared_work || threads() == 1) {
+        backend_product(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    // Each band is a whole product of its own (every output element summed over all of k), so the BLAS
+    // needs no threads of its own and the bands need no adding up.
+    if (m >= n) {
+        parallel_for(m, band_grain, [&](std::size_t r0, std::size_t r1) {
+            backend_product(ta, tb, r1 - r0, n, k, alpha, ta ? a + r0 : a + r0 * lda, lda, b, ldb, beta, c + r0 * ldc,
+                            ldc);
+        });
+    } else {
+        parallel_for(n, band_grain, [&](std::size_t c0, std::size_t c1) {
+            backend_product(ta, tb, m, c1 - c0, k, alpha, a, lda, tb ? b + c0 * ldb : b + c0, ldb, beta, c + c0, ldc);
+        });
+    }
+}
+
 }  // namespace
 
 template <>
 void gemm<float>(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
                  std::size_t lda, const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc) {
-    if (alpha == float(1) && beta == float(0) && detail::tiny_gemm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc)) {
-        return;
-    }
-    if (chosen().backend == Backend::blis && large(m, n, k)) {
-        detail::blis::gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-        return;
-    }
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(m),
-                static_cast<int>(n), static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb),
-                beta, c, static_cast<int>(ldc));
+    product(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 template <>
 void gemm<double>(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, double alpha, const double* a,
                   std::size_t lda, const double* b, std::size_t ldb, double beta, double* c, std::size_t ldc) {
-    if (alpha == double(1) && beta == double(0) && detail::tiny_gemm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc)) {
-        return;
-    }
-    if (chosen().backend == Backend::blis && large(m, n, k)) {
-        detail::blis::gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-        return;
-    }
-    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(m),
-                static_cast<int>(n), static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb),
-                beta, c, static_cast<int>(ldc));
+    product(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 BlasInfo blas_info() {
@@ -219,12 +250,12 @@ BlasInfo blas_info() {
     if (choice.backend == Backend::blis) {
         info.backend = "BLIS " + detail::blis::version();
         info.kernel = detail::blis::kernel();
-        info.threads = detail::blis::threads();
+        info.threads = threads();
         info.generic_kernel = info.cpu_has_avx2 && info.kernel == "generic";
     } else {
         info.backend = openblas;
         info.kernel = core;
-        info.threads = openblas_get_num_threads();
+        info.threads = threads();
         info.generic_kernel = (info.cpu_has_avx2 || info.cpu_has_avx512) && is_generic(core);
     }
     return info;
@@ -241,23 +272,15 @@ std::string blas_summary() {
     return summary;
 }
 
-void set_blas_threads(int threads) {
-    openblas_set_num_threads(threads);
-    if (chosen().backend == Backend::blis) {
-        detail::blis::set_threads(threads);
-    }
-}
 namespace {
 
-// The program's thread count, except that OpenBLAS keeps a count the user gave it.
-void apply_threads(int threads) {
-    bool user_count = std::getenv("OPENBLAS_NUM_THREADS") != nullptr || std::getenv("OMP_NUM_THREADS") != nullptr;
-    if (!user_count || std::getenv("TAPEGRAD_BLAS_CONFIGURED") != nullptr) {
-        openblas_set_num_threads(threads);
-    }
+// tapegrad's threads cut the products into bands; each band runs on one-threaded BLAS.
+void apply_threads(int count) {
+    openblas_set_num_threads(1);
     if (chosen().backend == Backend::blis) {
-        detail::blis::set_threads(threads);
+        detail::blis::set_threads(1);
     }
+    set_threads(count);
 }
 
 }  // namespace
@@ -269,8 +292,8 @@ void configure_blas(char** argv, int threads) {
     }
     bool again = false;
     if (std::getenv("OPENBLAS_NUM_THREADS") == nullptr && std::getenv("OMP_NUM_THREADS") == nullptr &&
-        openblas_get_num_threads() != threads) {
-        setenv("OPENBLAS_NUM_THREADS", std::to_string(threads).c_str(), 1);
+        openblas_get_num_threads() != 1) {
+        setenv("OPENBLAS_NUM_THREADS", "1", 1);
         again = true;
     }
     if (std::getenv("OPENBLAS_CORETYPE") == nullptr && (cpu_has_avx2() || cpu_has_avx512()) &&

@@ -11,6 +11,8 @@
 #include <fmt/format.h>
 #include <xsimd/xsimd.hpp>
 
+#include "tapegrad/autodiff/parallel.hpp"
+
 namespace tapegrad::detail::kernels {
 
 Shape broadcast_shape(std::string_view op, const Shape& a, const Shape& b) {
@@ -133,9 +135,9 @@ void for_each_row(const Shape& out_shape, const std::array<const Shape*, N>& in_
 }
 
 // Applies a vectorised function to n elements; the tail goes through the same batch code on a padded
-// copy, so an element's result does not depend on where it sits in the array.
+// copy, so an element's result does not depend on where it sits in the array (nor on the thread).
 template <class T, class F>
-void map_batches(const T* x, T* y, std::size_t n, F f) {
+void map_batches_range(const T* x, T* y, std::size_t n, F f) {
     using B = xsimd::batch<T>;
     constexpr std::size_t W = B::size;
     std::size_t i = 0;
@@ -151,10 +153,22 @@ void map_batches(const T* x, T* y, std::size_t n, F f) {
 }
 
 template <class T, class F>
-void map_scalar(const T* x, T* y, std::size_t n, F f) {
+void map_scalar_range(const T* x, T* y, std::size_t n, F f) {
     for (std::size_t i = 0; i < n; ++i) {
         y[i] = f(x[i]);
     }
+}
+
+template <class T, class F>
+void map_batches(const T* x, T* y, std::size_t n, F f) {
+    parallel_for(n, elementwise_grain,
+                 [&](std::size_t begin, std::size_t end) { map_batches_range(x + begin, y + begin, end - begin, f); });
+}
+
+template <class T, class F>
+void map_scalar(const T* x, T* y, std::size_t n, F f) {
+    parallel_for(n, elementwise_grain,
+                 [&](std::size_t begin, std::size_t end) { map_scalar_range(x + begin, y + begin, end - begin, f); });
 }
 
 }  // namespace
@@ -387,9 +401,11 @@ void sum_to(const Array<T>& x, Array<T>& out, bool first_only) {
 
 template <class T>
 void add_inplace(T* a, const T* b, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) {
-        a[i] += b[i];
-    }
+    parallel_for(n, elementwise_grain, [=](std::size_t begin, std::size_t end) {
+        for (std::size_t i = begin; i < end; ++i) {
+            a[i] += b[i];
+        }
+    });
 }
 
 template <class T>

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "tapegrad/autodiff/ops.hpp"
+#include "tapegrad/autodiff/parallel.hpp"
 #include "tapegrad/autodiff/var.hpp"
 
 namespace tapegrad::detail {
@@ -153,9 +154,11 @@ Var<T> times_derivative(const Var<T>& dy, const Var<T>& u, F f, Composed compose
     const T* pd = dy.value().data();
     const T* pu = u.value().data();
     T* px = dx.mutable_value().data();
-    for (std::size_t i = 0, n = u.size(); i < n; ++i) {
-        px[i] = pd[i] * f(pu[i]);
-    }
+    parallel_for(u.size(), elementwise_grain, [=](std::size_t begin, std::size_t end) {
+        for (std::size_t i = begin; i < end; ++i) {
+            px[i] = pd[i] * f(pu[i]);
+        }
+    });
     return dx;
 }
 

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "tapegrad/autodiff/parallel.hpp"
 #include "tapegrad/autodiff/tape.hpp"
 #include "tapegrad/autodiff/testing.hpp"
 
@@ -154,7 +155,10 @@ template <class T>
 Var<T>::Var(const Array<T>& value, bool requires_grad, std::string name) {
     node_ = detail::acquire_node<T>(value.shape());
     node_->refs = 1;
-    std::copy(value.data(), value.data() + value.size(), node_->value.data());
+    const T* from = value.data();
+    T* to = node_->value.data();
+    parallel_for(value.size(), detail::elementwise_grain,
+                 [=](std::size_t begin, std::size_t end) { std::copy(from + begin, from + end, to + begin); });
     node_->requires_grad = requires_grad;
     node_->name = std::move(name);
 }

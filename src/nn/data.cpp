@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "tapegrad/autodiff/parallel.hpp"
+
 namespace tapegrad::nn {
 
 namespace {
@@ -41,13 +43,17 @@ void copy_rows(const Dataset& data, const std::vector<std::size_t>& rows, Array<
         x.resize({rows.size(), d});
     }
     labels.resize(data.has_labels() ? rows.size() : 0);
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-        if (d > 0) {
-            std::memcpy(x.data() + i * d, data.x.data() + rows[i] * d, d * sizeof(float));
-        }
-        if (data.has_labels()) {
-            labels[i] = data.labels[rows[i]];
-        }
+    if (d > 0) {
+        float* to = x.data();
+        const float* from = data.x.data();
+        parallel_for(rows.size(), tapegrad::detail::elementwise_grain / d + 1, [&](std::size_t begin, std::size_t end) {
+            for (std::size_t i = begin; i < end; ++i) {
+                std::memcpy(to + i * d, from + rows[i] * d, d * sizeof(float));
+            }
+        });
+    }
+    for (std::size_t i = 0; i < labels.size(); ++i) {
+        labels[i] = data.labels[rows[i]];
     }
 }
 

@@ -9,6 +9,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "tapegrad/autodiff/parallel.hpp"
+
 #if defined(__SSE__) || defined(_M_X64)
 #include <xmmintrin.h>
 #define TAPEGRAD_HAS_MXCSR 1
@@ -338,18 +340,23 @@ void Adam<T>::step() {
         T* v = this->buffer(1, i).data();
         const T* g = dw->data();
         const std::size_t n = dw->size();
-        if (decoupled_) {
-            for (std::size_t j = 0; j < n; ++j) {
-                w[j] *= shrink;
+        const bool decoupled = decoupled_;
+        // Captured by value: with references to locals the compiler cannot prove w, m, v and g apart from
+        // them, and the loop would not vectorise.
+        parallel_for(n, detail::elementwise_grain, [=](std::size_t begin, std::size_t end) {
+            if (decoupled) {
+                for (std::size_t j = begin; j < end; ++j) {
+                    w[j] *= shrink;
+                }
             }
-        }
-        for (std::size_t j = 0; j < n; ++j) {
-            T d = l2 ? g[j] + decay * w[j] : g[j];
-            m[j] = m[j] * beta1 + rest1 * d;
-            v[j] = v[j] * beta2 + rest2 * d * d;
-            T denom = std::sqrt(v[j]) / correction2 + eps;
-            w[j] -= step_size * (m[j] / denom);
-        }
+            for (std::size_t j = begin; j < end; ++j) {
+                T d = l2 ? g[j] + decay * w[j] : g[j];
+                m[j] = m[j] * beta1 + rest1 * d;
+                v[j] = v[j] * beta2 + rest2 * d * d;
+                T denom = std::sqrt(v[j]) / correction2 + eps;
+                w[j] -= step_size * (m[j] / denom);
+            }
+        });
     }
     ++this->steps_;
 }

@@ -27,7 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include "scratch.hpp"
-#include "tapegrad/autodiff/blas.hpp"
+#include "tapegrad/autodiff/parallel.hpp"
 #include "tapegrad/models/factory.hpp"
 #include "tapegrad/models/trainer.hpp"
 #include "tapegrad/nn/checkpoint.hpp"
@@ -460,7 +460,7 @@ TEST_CASE("a checkpoint that cannot be written: the file and the reason, the pre
 }
 
 TEST_CASE("a noisy variant resumed from its checkpoint ends where the unbroken run does, bit for bit") {
-    set_blas_threads(1);
+    set_threads(1);
     TempDir dir("tapegrad_noise_resume");
     nn::Dataset data = nn::load_dataset("digits");
     data.x = data.x / 16.0f;
@@ -501,7 +501,7 @@ TEST_CASE("a noisy variant resumed from its checkpoint ends where the unbroken r
 }
 
 TEST_CASE("restore_best across a resume: the best epoch before the break is the one that comes back") {
-    set_blas_threads(1);
+    set_threads(1);
     TempDir dir("tapegrad_best_resume");
     nn::Dataset data = nn::load_dataset("digits");
     data.x = data.x / 16.0f;

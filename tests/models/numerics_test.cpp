@@ -12,7 +12,7 @@
 #include "scratch.hpp"
 
 #include "tapegrad/autodiff.hpp"
-#include "tapegrad/autodiff/blas.hpp"
+#include "tapegrad/autodiff/parallel.hpp"
 #include "tapegrad/models/factory.hpp"
 #include "tapegrad/models/trainer.hpp"
 #include "tapegrad/nn/checkpoint.hpp"
@@ -72,7 +72,7 @@ Var<float> parameter(Autoencoder<float>& model, const std::string& name) {
 }  // namespace
 
 TEST_CASE("(a) a learning rate far too high: the first op that overflowed, the layer that fed it, the step") {
-    set_blas_threads(1);
+    set_threads(1);
     nn::Dataset data = digits();
     AutoencoderConfig config{.sizes = {64, 16, 4}, .activation = "relu", .output_activation = "identity", .seed = 1};
     TrainerOptions options{.epochs = 3, .batch_size = 32, .optimizer = "sgd", .lr = 1e6, .momentum = 0,
@@ -119,7 +119,7 @@ TEST_CASE("(a) a learning rate far too high: the first op that overflowed, the l
 }
 
 TEST_CASE("(b) log of an exact 0: the log, the output layer's parameters, the step, in the forward pass") {
-    set_blas_threads(1);
+    set_threads(1);
     nn::Dataset data = digits();
     RawBceAutoencoder model(AutoencoderConfig{.sizes = {64, 16, 4}, .seed = 1});
     // The output layer's bias far negative: the sigmoid gives exactly 0 in float.
@@ -131,7 +131,7 @@ TEST_CASE("(b) log of an exact 0: the log, the output layer's parameters, the st
 }
 
 TEST_CASE("(c) a NaN planted in the data: the op that met it, the batch's row and where it is in the data") {
-    set_blas_threads(1);
+    set_threads(1);
     nn::Dataset data = digits();
     data.x(700, 10) = std::nanf("");
     SUBCASE("fit(data): found in the data given to fit") {
@@ -176,7 +176,7 @@ TEST_CASE("(c) a NaN planted in the data: the op that met it, the batch's row an
 }
 
 TEST_CASE("(d) an Inf made by a backward formula: named as the backward pass") {
-    set_blas_threads(1);
+    set_threads(1);
     nn::Dataset data = digits();
     RootErrorAutoencoder model(AutoencoderConfig{.sizes = {64, 16, 4}, .seed = 1});
     Trainer<float> trainer(model, {.epochs = 2, .batch_size = 32, .check_numerics = true});
@@ -189,7 +189,7 @@ TEST_CASE("(d) an Inf made by a backward formula: named as the backward pass") {
 }
 
 TEST_CASE("(e) without checking, a run that diverges leaves the last finite checkpoint as it was") {
-    set_blas_threads(1);
+    set_threads(1);
     test::TempDir dir("numerics");
     std::string path = (dir.path / "checkpoint.npz").string();
     nn::Dataset data = digits();
@@ -216,7 +216,7 @@ TEST_CASE("(e) without checking, a run that diverges leaves the last finite chec
 }
 
 TEST_CASE("the same seed gives the same losses and weights, bit for bit, at one BLAS thread") {
-    set_blas_threads(1);
+    set_threads(1);
     nn::Dataset data = digits();
     for (const char* variant : {"vanilla", "denoising", "variational"}) {
         CAPTURE(variant);

@@ -12,6 +12,10 @@
 // - else BLIS, with the kernels the CPU allows (BLIS_ARCH_TYPE, when the user sets it, wins), for
 //   products of at least 2^19 multiply-adds with both output sides at least 64; smaller ones stay on
 //   OpenBLAS, which starts a product in ~0.1 us where BLIS takes ~6.
+// Both run one thread per call: with more threads (tapegrad/autodiff/parallel.hpp), tapegrad cuts each
+// product from 2^18 multiply-adds into bands of rows or columns, one per thread, so that the same threads
+// run the products and everything between them, and no BLAS worker spins waiting for the next product
+// while ours need the core.
 #pragma once
 
 #include <cstddef>
@@ -24,7 +28,7 @@ struct BlasInfo {
     std::string kernel;   // its kernel: "skx", "haswell" (BLIS); "SkylakeX", "Haswell", "Prescott" (OpenBLAS)
     std::string why;      // how the backend was chosen
     std::string openblas;       // "OpenBLAS 0.3.21, kernel Haswell": LAPACK's BLAS, whatever runs the products
-    int threads = 1;
+    int threads = 1;  // tapegrad's threads, which share out the products
     bool generic_kernel = false;  // the products run a kernel slower than the CPU allows
     bool cpu_has_avx2 = false;
     bool cpu_has_avx512 = false;
@@ -34,8 +38,6 @@ BlasInfo blas_info();
 // "BLIS 0.9.0, kernel skx, 1 thread for products from 2^19 multiply-adds, OpenBLAS 0.3.21, kernel Haswell
 // below and for LAPACK"
 std::string blas_summary();
-// Threads for the products (both libraries).
-void set_blas_threads(int threads);
 
 // C (m, n) = alpha * op(A) op(B) + beta * C, row-major; op(A) is (m, k), op(B) is (k, n). ta and tb read
 // A and B transposed in place, so no transposed copy is ever made. Every op's product goes through here;
@@ -53,11 +55,13 @@ void gemm<double>(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k,
 
 // For programs, called first in main. OpenBLAS reads its settings once, when it loads, so this sets
 // them and runs the program again when they differ from what it wants:
-// - threads: OPENBLAS_NUM_THREADS, unless the user set it or OMP_NUM_THREADS. Lowering the count later
-//   leaves OpenBLAS's extra workers spinning on the other cores, which slows small products here.
+// - OpenBLAS's threads: OPENBLAS_NUM_THREADS=1, unless the user set it or OMP_NUM_THREADS: the products
+//   run one thread per call, on tapegrad's threads. Lowering OpenBLAS's count once it has started leaves its
+//   workers spinning on the other cores for a while.
 // - the kernel: when OpenBLAS detected a generic one on a CPU with AVX2 or AVX-512 and the user has not
 //   set OPENBLAS_CORETYPE, the Haswell kernel (for LAPACK; the products would run on BLIS anyway).
-// A user's own setting always wins. Returns when nothing needs to change. Tests never call this.
+// A user's own kernel setting always wins. Then sets tapegrad's thread count (set_threads) and OpenBLAS's
+// and BLIS's to 1. Returns when nothing needs to change. Tests never call this.
 void configure_blas(char** argv, int threads = 1);
 
 }  // namespace tapegrad

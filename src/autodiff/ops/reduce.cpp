@@ -1,6 +1,7 @@
 // Reductions and their adjoints: sum and mean (over everything or one axis), sum_to and broadcast_to.
 // sum's backward is a broadcast and broadcast's backward is a sum: each is the other's transpose.
 #include <algorithm>
+#include <array>
 #include <limits>
 
 #include <fmt/format.h>
@@ -140,9 +141,11 @@ struct MeanSquaredError {
             const T* pb = b.value().data();
             T* pd = da.mutable_value().data();
             T factor = g.dy().item() * scale;
-            for (std::size_t i = 0, n = a.size(); i < n; ++i) {
-                pd[i] = (pa[i] - pb[i]) * factor;
-            }
+            parallel_for(a.size(), elementwise_grain, [=](std::size_t begin, std::size_t end) {
+                for (std::size_t i = begin; i < end; ++i) {
+                    pd[i] = (pa[i] - pb[i]) * factor;
+                }
+            });
         }
         if (g.needs(1)) {
             g.add(1, -da);
@@ -168,9 +171,11 @@ struct SumSquares {
         const T* px = x.value().data();
         T* pd = dx.mutable_value().data();
         T factor = T(2) * g.dy().item();
-        for (std::size_t i = 0, n = x.size(); i < n; ++i) {
-            pd[i] = px[i] * factor;
-        }
+        parallel_for(x.size(), elementwise_grain, [=](std::size_t begin, std::size_t end) {
+            for (std::size_t i = begin; i < end; ++i) {
+                pd[i] = px[i] * factor;
+            }
+        });
         g.add(0, std::move(dx));
     }
 };
@@ -242,11 +247,12 @@ Var<T> broadcast_to(const Var<T>& x, const Shape& shape) {
 namespace detail {
 namespace {
 
-// sum (a[i] - b[i])^2, or sum a[i]^2 when Diff is false. Blocks of 256 elements are summed in 16 running
-// sums in T, which the compiler turns into one vector register, and the blocks' sums are added in double:
-// one running sum in float would lose digits over 100000 squares, and one in double would not vectorise.
+// sum (a[i] - b[i])^2, or sum a[i]^2 when Diff is false, over one chunk. Blocks of 256 elements are
+// summed in 16 running sums in T, which the compiler turns into one vector register, and the blocks' sums
+// are added in double: one running sum in float would lose digits over 100000 squares, and one in double
+// would not vectorise.
 template <bool Diff, class T>
-double sum_of_squares(const T* a, const T* b, std::size_t n) {
+double chunk_sum_of_squares(const T* a, const T* b, std::size_t n) {
     constexpr std::size_t lanes = 16;
     constexpr std::size_t block = 256;
     double total = 0;
@@ -268,6 +274,27 @@ double sum_of_squares(const T* a, const T* b, std::size_t n) {
     for (; i < n; ++i) {
         double d = Diff ? double(a[i]) - double(b[i]) : double(a[i]);
         total += d * d;
+    }
+    return total;
+}
+
+// The same over all n, in chunks of at least 2^14 elements (at most 64 of them) whose sums are added in
+// order: the chunks, not the threads, fix the order of the adds, so the result is the same on any number
+// of threads. Each chunk is summed by the thread whose range holds its start.
+template <bool Diff, class T>
+double sum_of_squares(const T* a, const T* b, std::size_t n) {
+    constexpr std::size_t most_chunks = 64;
+    std::size_t chunk = std::max<std::size_t>(std::size_t(1) << 14, (n / most_chunks + 255) / 256 * 256);
+    std::array<double, most_chunks + 1> partial{};
+    parallel_for(n, chunk, [&](std::size_t begin, std::size_t end) {
+        for (std::size_t c = (begin + chunk - 1) / chunk; c * chunk < end; ++c) {
+            std::size_t first = c * chunk;
+            partial[c] = chunk_sum_of_squares<Diff>(a + first, Diff ? b + first : nullptr, std::min(chunk, n - first));
+        }
+    });
+    double total = 0;
+    for (double p : partial) {
+        total += p;
     }
     return total;
 }
