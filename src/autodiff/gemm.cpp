@@ -194,8 +194,10 @@ void backend_product(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t
 // Products from this many multiply-adds are cut into bands, one per thread: the smallest product of the
 // 784-256-64 autoencoder at batch 128 has 2^21.
 constexpr std::size_t shared_work = std::size_t(1) << 18;
-// A band has at least this many rows or columns.
+// A band has at least this many rows or columns, and starts at a multiple of band_align: bands of 392 rows
+// each, not 384 and 400, and the BLAS kernels' edge cases stay at the end.
 constexpr std::size_t band_grain = 32;
+constexpr std::size_t band_align = 8;
 
 template <class T>
 void product(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a, std::size_t lda,
@@ -213,7 +215,7 @@ void product(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T al
         parallel_for(m, band_grain, [&](std::size_t r0, std::size_t r1) {
             backend_product(ta, tb, r1 - r0, n, k, alpha, ta ? a + r0 : a + r0 * lda, lda, b, ldb, beta, c + r0 * ldc,
                             ldc);
-        });
+        }, band_align);
     } else {
         parallel_for(n, band_grain, [&](std::size_t c0, std::size_t c1) {
             backend_product(ta, tb, m, c1 - c0, k, alpha, a, lda, tb ? b + c0 * ldb : b + c0, ldb, beta, c + c0, ldc);

@@ -49,9 +49,9 @@ void set_float_mode([[maybe_unused]] unsigned mode) noexcept {
 #endif
 }
 
-// The start of part p of n elements cut into `parts`: multiples of 16, the last part takes the rest.
-std::size_t cut(std::size_t n, std::size_t parts, std::size_t p) noexcept {
-    return p >= parts ? n : n / 16 * p / parts * 16;
+// The start of part p of n elements cut into `parts`: the nearest multiple of `align`.
+std::size_t cut(std::size_t n, std::size_t parts, std::size_t align, std::size_t p) noexcept {
+    return p >= parts ? n : (n * p / parts + align / 2) / align * align;
 }
 
 thread_local bool in_parallel = false;
@@ -84,7 +84,7 @@ public:
         busy_.store(false, std::memory_order_release);
     }
 
-    void run(std::size_t n, std::size_t parts, RangeFn fn, const void* body) {
+    void run(std::size_t n, std::size_t parts, std::size_t align, RangeFn fn, const void* body) {
         if (busy_.exchange(true, std::memory_order_acquire)) {
             fn(body, 0, n);  // another thread's loop holds the workers: this one runs alone
             return;
@@ -93,6 +93,7 @@ public:
         body_ = body;
         n_ = n;
         parts_ = parts;
+        align_ = align;
         float_mode_ = float_mode();
         remaining_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
         generation_.fetch_add(1, std::memory_order_release);
@@ -100,7 +101,7 @@ public:
         std::exception_ptr error;
         in_parallel = true;
         try {
-            fn(body, 0, cut(n, parts, 1));
+            fn(body, 0, cut(n, parts, align, 1));
         } catch (...) {
             error = std::current_exception();
         }
@@ -125,7 +126,7 @@ private:
             }
             if (index < parts_) {
                 set_float_mode(float_mode_);
-                fn_(body_, cut(n_, parts_, index), cut(n_, parts_, index + 1));
+                fn_(body_, cut(n_, parts_, align_, index), cut(n_, parts_, align_, index + 1));
             }
             remaining_.fetch_sub(1, std::memory_order_acq_rel);
         }
@@ -153,6 +154,7 @@ private:
     const void* body_ = nullptr;
     std::size_t n_ = 0;
     std::size_t parts_ = 1;
+    std::size_t align_ = 16;
     unsigned float_mode_ = 0;
 };
 
@@ -175,7 +177,9 @@ std::size_t parallel_parts(std::size_t n, std::size_t grain) noexcept {
     return parts < threads ? parts : threads;
 }
 
-void parallel_run(std::size_t n, std::size_t parts, RangeFn fn, const void* body) { pool().run(n, parts, fn, body); }
+void parallel_run(std::size_t n, std::size_t parts, std::size_t align, RangeFn fn, const void* body) {
+    pool().run(n, parts, align == 0 ? 1 : align, fn, body);
+}
 
 }  // namespace detail
 

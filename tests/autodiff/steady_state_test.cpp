@@ -2,6 +2,7 @@
 // entries and the pool hands back last step's buffers. This binary counts every operator new.
 #include "counting_new.hpp"
 #include "helpers.hpp"
+#include "tapegrad/autodiff/parallel.hpp"
 #include "tapegrad/autodiff/testing.hpp"
 #include "tapegrad/models/denoising.hpp"
 #include "tapegrad/models/sparse.hpp"
@@ -46,35 +47,45 @@ TEST_CASE_TEMPLATE("after warm-up, a training step allocates nothing", T, float,
 // The models and the optimizer as the Trainer runs them: a batch copied from the data into a Var each
 // step, the variant's loss (the denoising one corrupts a copy, the sparse one adds its penalties), Adam.
 TEST_CASE_TEMPLATE("after warm-up, a step of each autoencoder with Adam allocates nothing", T, float, double) {
-    models::AutoencoderConfig config;
-    config.sizes = {16, 8, 4};
-    config.output_activation = "sigmoid";
-    std::unique_ptr<models::Autoencoder<T>> model;
-    SUBCASE("vanilla") { model = std::make_unique<models::Autoencoder<T>>(config); }
-    SUBCASE("denoising") {
-        model = std::make_unique<models::DenoisingAutoencoder<T>>(config, models::DenoisingOptions{.level = 0.3});
+    // On 2 threads too, with products and batches big enough to be cut into parts.
+    for (int threads : {1, 2}) {
+        for (std::string kind : {"vanilla", "denoising", "sparse"}) {
+            CAPTURE(threads);
+            CAPTURE(kind);
+            set_threads(threads);
+            models::AutoencoderConfig config;
+            std::size_t width = threads == 1 ? 16 : 512;
+            config.sizes = {width, 8, 4};
+            config.output_activation = "sigmoid";
+            std::unique_ptr<models::Autoencoder<T>> model;
+            if (kind == "vanilla") {
+                model = std::make_unique<models::Autoencoder<T>>(config);
+            } else if (kind == "denoising") {
+                model = std::make_unique<models::DenoisingAutoencoder<T>>(config, models::DenoisingOptions{.level = 0.3});
+            } else {
+                config.latent_activation = "sigmoid";
+                model = std::make_unique<models::SparseAutoencoder<T>>(config, models::SparseOptions{});
+            }
+            nn::Adam<T> adam(model->named_parameters(), nn::AdamOptions{.lr = 1e-3});
+            Array<T> batch = test::random_array<T>({64, width}, 1, 0, 1);
+            auto step = [&] {
+                Var<T> x(batch);
+                adam.zero_grad();
+                Var<T> loss = model->loss(x);
+                loss.backward();
+                adam.step();
+            };
+            for (int i = 0; i < 3; ++i) {
+                step();
+            }
+            long before = test::allocations();
+            for (int i = 0; i < 20; ++i) {
+                step();
+            }
+            CHECK(test::allocations() - before == 0);
+            set_threads(1);
+        }
     }
-    SUBCASE("sparse") {
-        config.latent_activation = "sigmoid";
-        model = std::make_unique<models::SparseAutoencoder<T>>(config, models::SparseOptions{});
-    }
-    nn::Adam<T> adam(model->named_parameters(), nn::AdamOptions{.lr = 1e-3});
-    Array<T> batch = test::random_array<T>({32, 16}, 1, 0, 1);
-    auto step = [&] {
-        Var<T> x(batch);
-        adam.zero_grad();
-        Var<T> loss = model->loss(x);
-        loss.backward();
-        adam.step();
-    };
-    for (int i = 0; i < 3; ++i) {
-        step();
-    }
-    long before = test::allocations();
-    for (int i = 0; i < 20; ++i) {
-        step();
-    }
-    CHECK(test::allocations() - before == 0);
 }
 
 TEST_CASE_TEMPLATE("a Var that adopts an array does not grow the pool by a buffer each time", T, float, double) {

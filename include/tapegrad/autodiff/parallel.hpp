@@ -27,24 +27,24 @@ using RangeFn = void (*)(const void* body, std::size_t begin, std::size_t end);
 // How many parts parallel_for cuts n elements into: 1 on one thread, inside a parallel loop, or when
 // a part would hold fewer than `grain` elements.
 std::size_t parallel_parts(std::size_t n, std::size_t grain) noexcept;
-void parallel_run(std::size_t n, std::size_t parts, RangeFn fn, const void* body);
+void parallel_run(std::size_t n, std::size_t parts, std::size_t align, RangeFn fn, const void* body);
 
 }  // namespace detail
 
 // Calls body(begin, end) on disjoint ranges that cover [0, n), one per thread, at most one range per
-// `grain` elements; cut points are multiples of 16, so that every range but the last starts and ends on a
-// 64-byte line of floats. body must not throw on another thread than the caller's (it is noexcept there:
+// `grain` elements; cut points are multiples of `align` (16 by default, so that every range but the last
+// starts and ends on a 64-byte line of floats) and as even as that allows. body must not throw on another thread than the caller's (it is noexcept there:
 // an exception ends the program); an exception on the caller's range is rethrown once all ranges are
 // done. A parallel_for inside a range runs on that range's thread alone.
 template <class Body>
-void parallel_for(std::size_t n, std::size_t grain, const Body& body) {
+void parallel_for(std::size_t n, std::size_t grain, const Body& body, std::size_t align = 16) {
     std::size_t parts = detail::parallel_parts(n, grain);
     if (parts <= 1) {
         body(std::size_t(0), n);
         return;
     }
     detail::parallel_run(
-        n, parts, [](const void* b, std::size_t begin, std::size_t end) { (*static_cast<const Body*>(b))(begin, end); },
+        n, parts, align, [](const void* b, std::size_t begin, std::size_t end) { (*static_cast<const Body*>(b))(begin, end); },
         &body);
 }
 
