@@ -199,27 +199,38 @@ constexpr std::size_t shared_work = std::size_t(1) << 18;
 constexpr std::size_t band_grain = 32;
 constexpr std::size_t band_align = 8;
 
+// C = op(A) op(B) (alpha, beta as BLAS has them); with a bias, C = bias on every row + op(A) op(B), each
+// band writing the bias into its own rows or columns before its product adds onto them.
 template <class T>
 void product(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a, std::size_t lda,
-             const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
-    if (alpha == T(1) && beta == T(0) && detail::tiny_gemm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc)) {
+             const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc, const T* bias = nullptr) {
+    auto band = [&](std::size_t r0, std::size_t r1, std::size_t c0, std::size_t c1) {
+        T band_beta = beta;
+        if (bias != nullptr) {
+            for (std::size_t r = r0; r < r1; ++r) {
+                std::copy(bias + c0, bias + c1, c + r * ldc + c0);
+            }
+            band_beta = T(1);
+        }
+        if (bias != nullptr && k == 0) {
+            return;  // the bias alone
+        }
+        backend_product(ta, tb, r1 - r0, c1 - c0, k, alpha, ta ? a + r0 : a + r0 * lda, lda,
+                        tb ? b + c0 * ldb : b + c0, ldb, band_beta, c + r0 * ldc + c0, ldc);
+    };
+    if (bias == nullptr && alpha == T(1) && beta == T(0) && detail::tiny_gemm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc)) {
         return;
     }
     if (m * n * k < shared_work || threads() == 1) {
-        backend_product(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        band(0, m, 0, n);
         return;
     }
     // Each band is a whole product of its own (every output element summed over all of k), so the BLAS
     // needs no threads of its own and the bands need no adding up.
     if (m >= n) {
-        parallel_for(m, band_grain, [&](std::size_t r0, std::size_t r1) {
-            backend_product(ta, tb, r1 - r0, n, k, alpha, ta ? a + r0 : a + r0 * lda, lda, b, ldb, beta, c + r0 * ldc,
-                            ldc);
-        }, band_align);
+        parallel_for(m, band_grain, [&](std::size_t r0, std::size_t r1) { band(r0, r1, 0, n); }, band_align);
     } else {
-        parallel_for(n, band_grain, [&](std::size_t c0, std::size_t c1) {
-            backend_product(ta, tb, m, c1 - c0, k, alpha, a, lda, tb ? b + c0 * ldb : b + c0, ldb, beta, c + c0, ldc);
-        });
+        parallel_for(n, band_grain, [&](std::size_t c0, std::size_t c1) { band(0, m, c0, c1); });
     }
 }
 
@@ -236,6 +247,21 @@ void gemm<double>(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k,
                   std::size_t lda, const double* b, std::size_t ldb, double beta, double* c, std::size_t ldc) {
     product(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
+
+namespace detail {
+
+template <class T>
+void biased_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T* a, std::size_t lda,
+                 const T* b, std::size_t ldb, const T* bias, T* c, std::size_t ldc) {
+    product(ta, tb, m, n, k, T(1), a, lda, b, ldb, T(1), c, ldc, bias);
+}
+
+template void biased_gemm<float>(bool, bool, std::size_t, std::size_t, std::size_t, const float*, std::size_t,
+                                 const float*, std::size_t, const float*, float*, std::size_t);
+template void biased_gemm<double>(bool, bool, std::size_t, std::size_t, std::size_t, const double*, std::size_t,
+                                  const double*, std::size_t, const double*, double*, std::size_t);
+
+}  // namespace detail
 
 BlasInfo blas_info() {
     const Choice& choice = chosen();

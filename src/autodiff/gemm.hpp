@@ -6,4 +6,10 @@
 
 namespace tapegrad::detail {
 using tapegrad::gemm;
+
+// C (m, n) = bias (n,) on every row + op(A) op(B): a layer's affine map in one pass over C, each thread
+// writing the bias into its own band of C before multiplying onto it.
+template <class T>
+void biased_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T* a, std::size_t lda,
+                 const T* b, std::size_t ldb, const T* bias, T* c, std::size_t ldc);
 }  // namespace tapegrad::detail

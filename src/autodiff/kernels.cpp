@@ -373,6 +373,21 @@ void sum_to(const Array<T>& x, Array<T>& out, bool first_only) {
         }
         return;
     }
+    if (!first_only && period >= short_period && x.size() > period && periodic(out.shape(), x.shape())) {
+        // A bias gradient, (batch, n) summed to (n,): each thread sums its own columns, row after row, as
+        // the general walk below would.
+        std::size_t rows = x.size() / period;
+        parallel_for(period, elementwise_grain / rows + 1, [=](std::size_t c0, std::size_t c1) {
+            std::fill(po + c0, po + c1, T(0));
+            for (std::size_t r = 0; r < rows; ++r) {
+                const T* row = px + r * period;
+                for (std::size_t c = c0; c < c1; ++c) {
+                    po[c] += row[c];
+                }
+            }
+        });
+        return;
+    }
     std::fill(po, po + out.size(), T(0));
     std::vector<bool> seen;
     if (first_only) {

@@ -136,9 +136,11 @@ TEST_CASE_TEMPLATE("elementwise ops, reductions and their gradients are the same
         Var<T> x = Var<T>::parameter(a, "x");
         Var<T> y(b);
         Var<T> v = Var<T>::parameter(w, "w");
-        Var<T> loss = mean_squared_error(sigmoid(x), y) + sum(relu(x) * y) + sum_squares(v) + sum(exp(x * T(0.1)));
+        Var<T> bias = Var<T>::parameter(test::random_array<T>({784}, 4, -1, 1), "bias");
+        Var<T> loss = mean_squared_error(sigmoid(x), y) + sum(relu(x + bias) * y) + sum_squares(v) +
+                      sum(exp(x * T(0.1)));
         loss.backward();
-        return std::vector<Array<T>>{loss.value(), x.grad().value(), v.grad().value()};
+        return std::vector<Array<T>>{loss.value(), x.grad().value(), v.grad().value(), bias.grad().value()};
     };
     std::vector<Array<T>> one = run();
     Threads scope(2);

@@ -97,8 +97,6 @@ Var<T> matmul(const Var<T>& a, const Var<T>& b) {
 
 namespace {
 
-using detail::elementwise_grain;
-
 template <class T>
 Var<T> affine(std::string_view op, const Var<T>& x, const Var<T>& w, const Var<T>& b, bool tw) {
     std::string_view wt = tw ? "^T" : "";
@@ -114,15 +112,9 @@ Var<T> affine(std::string_view op, const Var<T>& x, const Var<T>& w, const Var<T
                                               to_string(w.shape()), wt, to_string(b.shape())));
     }
     Var<T> y = detail::empty<T>(Shape{m, n});
-    T* py = y.mutable_value().data();
-    const T* pb = b.value().data();
-    parallel_for(m, n == 0 ? m : elementwise_grain / n + 1, [=](std::size_t begin, std::size_t end) {
-        for (std::size_t i = begin; i < end; ++i) {
-            std::copy(pb, pb + n, py + i * n);
-        }
-    });
-    if (k > 0 && m > 0 && n > 0) {
-        gemm<T>(false, tw, m, n, k, T(1), x.value().data(), k, w.value().data(), w.shape()[1], T(1), py, n);
+    if (m > 0 && n > 0) {
+        detail::biased_gemm<T>(false, tw, m, n, k, x.value().data(), k, w.value().data(), w.shape()[1],
+                               b.value().data(), y.mutable_value().data(), n);
     }
     return detail::record(detail::op_def<detail::Linear, T>, std::move(y), {x, w, b}, {.p = tw});
 }
