@@ -2,6 +2,9 @@
 // corruption is drawn afresh at every loss, from the model's own seeded generator.
 #pragma once
 
+#include <cstdint>
+#include <vector>
+
 #include "tapegrad/models/autoencoder.hpp"
 
 namespace tapegrad::models {
@@ -40,6 +43,7 @@ private:
 
     DenoisingOptions options_;
     NoiseSource noise_;
+    std::vector<std::uint16_t> uniforms_;  // masking's draws for one batch, kept for the next
 };
 
 extern template class DenoisingAutoencoder<float>;
