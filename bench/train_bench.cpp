@@ -255,7 +255,7 @@ int main(int argc, char** argv) {
     app.add_option("--variant", o.variant, "which autoencoder")->check(CLI::IsMember({"vanilla", "denoising", "sparse"}));
     app.add_option("--epochs", o.epochs, "timed epochs; the median is reported")->check(CLI::PositiveNumber);
     app.add_option("--seed", o.seed, "initialisation, batch order and corruption");
-    app.add_option("--threads", o.threads, "tapegrad's threads: products cut into bands, elementwise work and Adam shared")
+    app.add_option("--threads", o.threads, "tapegrad's threads: products in bands, elementwise work and Adam shared")
         ->check(CLI::PositiveNumber);
     app.add_option("--beta", o.beta, "sparse: weight of the KL penalty");
     app.add_option("--lambda", o.lambda, "sparse: weight decay");

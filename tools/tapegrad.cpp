@@ -14,7 +14,9 @@ int main(int argc, char** argv) {
     CLI::App app{"tapegrad: autoencoders on a tape-based autodiff engine, checked against finite differences"};
     app.require_subcommand(1);
     int threads = 1;
-    app.add_option("--threads", threads, "threads for the products, the elementwise work and the optimizer")->check(positive)->capture_default_str();
+    app.add_option("--threads", threads, "threads for the products, the elementwise work and the optimizer")
+        ->check(positive)
+        ->capture_default_str();
     std::map<CLI::App*, Command> commands;
     auto add = [&](const char* name, const char* what, Command (*declare)(CLI::App&)) {
         CLI::App* sub = app.add_subcommand(name, what);

@@ -185,9 +185,11 @@ void backend_product(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t
     auto trans = [](bool t) { return t ? CblasTrans : CblasNoTrans; };
     auto i = [](std::size_t v) { return static_cast<int>(v); };
     if constexpr (std::is_same_v<T, float>) {
-        cblas_sgemm(CblasRowMajor, trans(ta), trans(tb), i(m), i(n), i(k), alpha, a, i(lda), b, i(ldb), beta, c, i(ldc));
+        cblas_sgemm(CblasRowMajor, trans(ta), trans(tb), i(m), i(n), i(k), alpha, a, i(lda), b, i(ldb), beta, c,
+                    i(ldc));
     } else {
-        cblas_dgemm(CblasRowMajor, trans(ta), trans(tb), i(m), i(n), i(k), alpha, a, i(lda), b, i(ldb), beta, c, i(ldc));
+        cblas_dgemm(CblasRowMajor, trans(ta), trans(tb), i(m), i(n), i(k), alpha, a, i(lda), b, i(ldb), beta, c,
+                    i(ldc));
     }
 }
 
@@ -218,7 +220,8 @@ void product(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T al
         backend_product(ta, tb, r1 - r0, c1 - c0, k, alpha, ta ? a + r0 : a + r0 * lda, lda,
                         tb ? b + c0 * ldb : b + c0, ldb, band_beta, c + r0 * ldc + c0, ldc);
     };
-    if (bias == nullptr && alpha == T(1) && beta == T(0) && detail::tiny_gemm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc)) {
+    if (bias == nullptr && alpha == T(1) && beta == T(0) &&
+        detail::tiny_gemm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc)) {
         return;
     }
     if (m * n * k < shared_work || threads() == 1) {

@@ -72,7 +72,8 @@ TEST_CASE_TEMPLATE("after warm-up, a step of each autoencoder with Adam allocate
             if (kind == "vanilla") {
                 model = std::make_unique<models::Autoencoder<T>>(config);
             } else if (kind == "denoising") {
-                model = std::make_unique<models::DenoisingAutoencoder<T>>(config, models::DenoisingOptions{.level = 0.3});
+                model = std::make_unique<models::DenoisingAutoencoder<T>>(config,
+                                                                          models::DenoisingOptions{.level = 0.3});
             } else {
                 config.latent_activation = "sigmoid";
                 model = std::make_unique<models::SparseAutoencoder<T>>(config, models::SparseOptions{});

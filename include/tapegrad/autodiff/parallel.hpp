@@ -33,9 +33,10 @@ void parallel_run(std::size_t n, std::size_t parts, std::size_t align, RangeFn f
 
 // Calls body(begin, end) on disjoint ranges that cover [0, n), one per thread, at most one range per
 // `grain` elements; cut points are multiples of `align` (16 by default, so that every range but the last
-// starts and ends on a 64-byte line of floats) and as even as that allows. body must not throw on another thread than the caller's (it is noexcept there:
-// an exception ends the program); an exception on the caller's range is rethrown once all ranges are
-// done. A parallel_for inside a range runs on that range's thread alone.
+// starts and ends on a 64-byte line of floats) and as even as that allows. body must not throw on another
+// thread than the caller's (it is noexcept there: an exception ends the program); an exception on the
+// caller's range is rethrown once all ranges are done. A parallel_for inside a range runs on that range's
+// thread alone.
 template <class Body>
 void parallel_for(std::size_t n, std::size_t grain, const Body& body, std::size_t align = 16) {
     std::size_t parts = detail::parallel_parts(n, grain);
@@ -43,9 +44,8 @@ void parallel_for(std::size_t n, std::size_t grain, const Body& body, std::size_
         body(std::size_t(0), n);
         return;
     }
-    detail::parallel_run(
-        n, parts, align, [](const void* b, std::size_t begin, std::size_t end) { (*static_cast<const Body*>(b))(begin, end); },
-        &body);
+    auto call = [](const void* b, std::size_t begin, std::size_t end) { (*static_cast<const Body*>(b))(begin, end); };
+    detail::parallel_run(n, parts, align, call, &body);
 }
 
 }  // namespace tapegrad
