@@ -1,5 +1,6 @@
 #include "tapegrad/autodiff/parallel.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -49,9 +50,9 @@ void set_float_mode([[maybe_unused]] unsigned mode) noexcept {
 #endif
 }
 
-// The start of part p of n elements cut into `parts`: the nearest multiple of `align`.
+// The start of part p of n elements cut into `parts`: the nearest multiple of `align`, never past n.
 std::size_t cut(std::size_t n, std::size_t parts, std::size_t align, std::size_t p) noexcept {
-    return p >= parts ? n : (n * p / parts + align / 2) / align * align;
+    return p >= parts ? n : std::min(n, (n * p / parts + align / 2) / align * align);
 }
 
 thread_local bool in_parallel = false;

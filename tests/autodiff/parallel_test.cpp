@@ -2,7 +2,9 @@
 // loops inline, rethrows the caller's exception, hands the caller's flush-to-zero mode to the workers;
 // and what runs on them gives the same numbers as one thread: elementwise ops and reductions bit for bit,
 // products within a dot product's rounding, and a few Adam steps of an autoencoder.
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <mutex>
@@ -68,6 +70,18 @@ TEST_CASE("parallel_for covers [0, n) once, in parts cut at multiples of the ali
             }
             CHECK(at == n);
         }
+    }
+    {
+        // An alignment wider than a part: cut points round to it but never pass n.
+        Threads three(3);
+        std::vector<Range> wide = ranges_of(50, 16, 64);
+        std::size_t at = 0;
+        for (const Range& r : wide) {
+            CHECK(r.begin == at);
+            CHECK(r.end >= r.begin);
+            at = r.end;
+        }
+        CHECK(at == 50);
     }
     Threads scope(2);
     std::vector<Range> rows = ranges_of(784, 32, 8);  // a product's bands: 392 rows each
