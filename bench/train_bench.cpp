@@ -6,9 +6,11 @@
 //              batch) against the clean ones
 //   sparse     sigmoid code (the KL penalty needs codes in (0, 1)), the UFLDL objective
 //              MSE + beta sum_j KL(rho || rho_hat_j) + lambda / 2 sum ||W||^2, rho 0.05, beta 0.1, lambda 1e-5
-// --gemm-only times just the matrix products one epoch needs, the same shapes through the same call
-// (tapegrad::gemm, whichever backend it chose) with nothing in between: the floor an epoch cannot go
-// under with this BLAS. Each run also reports its peak resident memory (getrusage's ru_maxrss).
+// The floor an epoch cannot go under with this BLAS is the matrix products one epoch needs, the same
+// shapes through the same call (tapegrad::gemm, whichever backend it chose) with nothing in between: each
+// training epoch is followed by one such epoch, and the floor ratio is the median of epoch / products
+// over the pairs. --gemm-only times the products alone. Each run also reports its peak resident memory
+// (getrusage's ru_maxrss; a training run's includes the products' operands, ~4 MB).
 // bench/train_torch.py trains the same models in PyTorch; bench/run_train.py runs both and compares.
 //
 //   train_bench [--variant vanilla|denoising|sparse] [--epochs N] [--gemm-only] [--json]
@@ -133,37 +135,6 @@ double test_mse(models::Autoencoder<float>& model, const nn::Dataset& data) {
     return sum / double(data.size());
 }
 
-nlohmann::json run_training(const Options& o) {
-    auto start = Clock::now();
-    nn::Dataset train = load_scaled("train");
-    nn::Dataset test = load_scaled("test");
-    double load_seconds = seconds_since(start);
-    std::unique_ptr<models::Autoencoder<float>> model = make_model(o, train.dim());
-    nn::Adam<float> adam(model->named_parameters(), nn::AdamOptions{.lr = o.lr});
-    // As models::Trainer does: Adam's second moments drift into denormals, which cost ~100 cycles each.
-    nn::FlushDenormals ftz;
-    std::vector<double> times;
-    std::vector<double> losses;
-    for (int epoch = 0; epoch < o.epochs; ++epoch) {
-        auto epoch_start = Clock::now();
-        losses.push_back(train_epoch(*model, adam, train, o, epoch));
-        times.push_back(seconds_since(epoch_start));
-    }
-    start = Clock::now();
-    double mse = test_mse(*model, test);
-    return {{"case", o.variant},
-            {"seconds_per_epoch", median(times)},
-            {"epoch_seconds", times},
-            {"train_loss", losses},
-            {"test_mse", mse},
-            {"test_seconds", seconds_since(start)},
-            {"load_seconds", load_seconds},
-            {"model", model->describe()},
-            {"options", nlohmann::json::parse(model->options_json())},
-            {"batches", nn::Batches(train, {.batch_size = o.batch_size}).size()},
-            {"flush_denormals", nn::denormals_flushed()}};
-}
-
 // The products of one training step for a batch of `rows`, each layer's input x (rows, in), weight
 // W (in, out), output y (rows, out): forward y = x W; backward dW = x^T dy and, except for the first
 // layer whose input needs no gradient, dx = dy W^T. Row-major, transposes read in place, as tapegrad
@@ -191,45 +162,114 @@ double step_gemms(std::vector<GemmLayer>& layers, std::size_t rows) {
     return flops;
 }
 
-nlohmann::json run_gemm_only(const Options& o) {
-    nn::Dataset train = nn::load_dataset("fashion-mnist", "train");
-    std::vector<std::size_t> sizes = {train.dim()};
+// One epoch's products for layers of `sizes` over `rows` images in batches of `batch`: full batches and the
+// remainder, as nn::Batches makes them. The operands hold values like the network's (activations in
+// [0, 1), small weights and gradients), never denormal.
+class GemmEpoch {
+public:
+    GemmEpoch(const std::vector<std::size_t>& sizes, std::size_t rows, std::size_t batch, std::uint64_t seed)
+        : rows_(rows), batch_(batch) {
+        std::mt19937_64 rng(seed);
+        std::uniform_real_distribution<float> unit(0.0f, 1.0f);
+        auto filled = [&](std::size_t n, float scale) {
+            std::vector<float> v(n);
+            for (float& e : v) {
+                e = scale * unit(rng);
+            }
+            return v;
+        };
+        for (std::size_t i = 0; i + 1 < sizes.size(); ++i) {
+            std::size_t in = sizes[i], out = sizes[i + 1];
+            layers_.push_back({in, out, filled(batch * in, 1.0f), filled(in * out, 0.05f),
+                               std::vector<float>(batch * out), filled(batch * out, 1e-3f),
+                               std::vector<float>(in * out), std::vector<float>(batch * in)});
+        }
+    }
+
+    // Runs the epoch; returns its seconds.
+    double run() {
+        auto start = Clock::now();
+        flops_ = 0;
+        for (std::size_t first = 0; first < rows_; first += batch_) {
+            flops_ += step_gemms(layers_, std::min(batch_, rows_ - first));
+        }
+        return seconds_since(start);
+    }
+
+    double gflop() const { return flops_ / 1e9; }
+
+private:
+    std::size_t rows_, batch_;
+    std::vector<GemmLayer> layers_;
+    double flops_ = 0;
+};
+
+// The layer sizes of the bench's autoencoder for data of `dim` columns: the encoder, then its mirror.
+std::vector<std::size_t> layer_sizes(std::size_t dim) {
+    std::vector<std::size_t> sizes = {dim};
     sizes.insert(sizes.end(), hidden_sizes.begin(), hidden_sizes.end());
     sizes.insert(sizes.end(), hidden_sizes.rbegin() + 1, hidden_sizes.rend());
-    sizes.push_back(train.dim());
-    // Values like the network's (activations in [0, 1), small weights and gradients), never denormal.
-    std::mt19937_64 rng(o.seed);
-    std::uniform_real_distribution<float> unit(0.0f, 1.0f);
-    auto filled = [&](std::size_t n, float scale) {
-        std::vector<float> v(n);
-        for (float& e : v) {
-            e = scale * unit(rng);
-        }
-        return v;
-    };
-    std::vector<GemmLayer> layers;
-    std::size_t b = o.batch_size;
-    for (std::size_t i = 0; i + 1 < sizes.size(); ++i) {
-        std::size_t in = sizes[i], out = sizes[i + 1];
-        layers.push_back({in, out, filled(b * in, 1.0f), filled(in * out, 0.05f), std::vector<float>(b * out),
-                          filled(b * out, 1e-3f), std::vector<float>(in * out), std::vector<float>(b * in)});
-    }
-    // One epoch's batch sizes: full batches and the remainder, as nn::Batches makes them.
-    std::size_t n = train.size();
-    std::vector<double> times;
-    double flops = 0;
+    sizes.push_back(dim);
+    return sizes;
+}
+
+nlohmann::json run_training(const Options& o) {
+    auto start = Clock::now();
+    nn::Dataset train = load_scaled("train");
+    nn::Dataset test = load_scaled("test");
+    double load_seconds = seconds_since(start);
+    std::unique_ptr<models::Autoencoder<float>> model = make_model(o, train.dim());
+    nn::Adam<float> adam(model->named_parameters(), nn::AdamOptions{.lr = o.lr});
+    // As models::Trainer does: Adam's second moments drift into denormals, which cost ~100 cycles each.
+    nn::FlushDenormals ftz;
+    // The floor: after each training epoch, one epoch of its products alone. Timed in turn with the
+    // training epochs, the two see the same machine, whatever else runs on it meanwhile.
+    GemmEpoch gemms(layer_sizes(train.dim()), train.size(), o.batch_size, o.seed);
+    std::vector<double> times, gemm_times, ratios;
+    std::vector<double> losses;
     for (int epoch = 0; epoch < o.epochs; ++epoch) {
-        auto start = Clock::now();
-        flops = 0;
-        for (std::size_t first = 0; first < n; first += b) {
-            flops += step_gemms(layers, std::min(b, n - first));
-        }
-        times.push_back(seconds_since(start));
+        auto epoch_start = Clock::now();
+        losses.push_back(train_epoch(*model, adam, train, o, epoch));
+        times.push_back(seconds_since(epoch_start));
+        gemm_times.push_back(gemms.run());
+        ratios.push_back(times.back() / gemm_times.back());
+    }
+    start = Clock::now();
+    double mse = test_mse(*model, test);
+    return {{"case", o.variant},
+            {"seconds_per_epoch", median(times)},
+            {"epoch_seconds", times},
+            {"gemm_seconds_per_epoch", median(gemm_times)},
+            {"gemm_epoch_seconds", gemm_times},
+            {"floor_ratio", median(ratios)},
+            {"train_loss", losses},
+            {"test_mse", mse},
+            {"test_seconds", seconds_since(start)},
+            {"load_seconds", load_seconds},
+            {"model", model->describe()},
+            {"options", nlohmann::json::parse(model->options_json())},
+            {"batches", nn::Batches(train, {.batch_size = o.batch_size}).size()},
+            {"batch_size", o.batch_size},
+            {"flush_denormals", nn::denormals_flushed()}};
+}
+
+nlohmann::json run_gemm_only(const Options& o) {
+    nn::Dataset train = nn::load_dataset("fashion-mnist", "train");
+    std::vector<std::size_t> sizes = layer_sizes(train.dim());
+    GemmEpoch gemms(sizes, train.size(), o.batch_size, o.seed);
+    std::vector<double> times;
+    for (int epoch = 0; epoch < o.epochs; ++epoch) {
+        times.push_back(gemms.run());
     }
     double seconds = median(times);
-    return {{"case", "gemm"},        {"seconds_per_epoch", seconds}, {"epoch_seconds", times},
-            {"gflop", flops / 1e9},  {"gflops", flops / 1e9 / seconds}, {"sizes", sizes},
-            {"rows", n},             {"batch_size", b}};
+    return {{"case", "gemm"},
+            {"seconds_per_epoch", seconds},
+            {"epoch_seconds", times},
+            {"gflop", gemms.gflop()},
+            {"gflops", gemms.gflop() / seconds},
+            {"sizes", sizes},
+            {"rows", train.size()},
+            {"batch_size", o.batch_size}};
 }
 
 void print_result(const nlohmann::json& r, const Options& o) {
@@ -242,9 +282,11 @@ void print_result(const nlohmann::json& r, const Options& o) {
                    r["seconds_per_epoch"].get<double>(), o.epochs, r["gflop"].get<double>(), r["gflops"].get<double>());
         return;
     }
-    fmt::print("{:<11} {:.3f} s/epoch (median of {}), train loss {:.5f}, test MSE {:.5f}, peak RSS {:.0f} MB\n",
-               o.variant, r["seconds_per_epoch"].get<double>(), o.epochs, r["train_loss"].back().get<double>(),
-               r["test_mse"].get<double>(), r["peak_rss_mb"].get<double>());
+    fmt::print("{:<11} {:.3f} s/epoch (median of {}), GEMM only {:.3f}, floor {:.2f}x, train loss {:.5f}, "
+               "test MSE {:.5f}, peak RSS {:.0f} MB\n",
+               o.variant, r["seconds_per_epoch"].get<double>(), o.epochs, r["gemm_seconds_per_epoch"].get<double>(),
+               r["floor_ratio"].get<double>(), r["train_loss"].back().get<double>(), r["test_mse"].get<double>(),
+               r["peak_rss_mb"].get<double>());
 }
 
 }  // namespace
