@@ -10,7 +10,7 @@
 // shapes through the same call (tapegrad::gemm, whichever backend it chose) with nothing in between: each
 // training epoch is followed by one such epoch, and the floor ratio is the median of epoch / products
 // over the pairs. --gemm-only times the products alone. Each run also reports its peak resident memory
-// (getrusage's ru_maxrss; a training run's includes the products' operands, ~4 MB).
+// (getrusage's ru_maxrss; a training run's includes the products' operands, 1.56M floats, 6.3 MB).
 // bench/train_torch.py trains the same models in PyTorch; bench/run_train.py runs both and compares.
 //
 //   train_bench [--variant vanilla|denoising|sparse] [--epochs N] [--gemm-only] [--json]
