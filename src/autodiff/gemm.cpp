@@ -202,10 +202,12 @@ constexpr std::size_t band_grain = 32;
 constexpr std::size_t band_align = 8;
 
 // C = op(A) op(B) (alpha, beta as BLAS has them); with a bias, C = bias on every row + op(A) op(B), each
-// band writing the bias into its own rows or columns before its product adds onto them.
+// band writing the bias into its own rows or columns before its product adds onto them, then applying
+// act to them.
 template <class T>
 void product(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a, std::size_t lda,
-             const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc, const T* bias = nullptr) {
+             const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc, const T* bias = nullptr,
+             std::optional<detail::kernels::Unary> act = std::nullopt) {
     auto band = [&](std::size_t r0, std::size_t r1, std::size_t c0, std::size_t c1) {
         T band_beta = beta;
         if (bias != nullptr) {
@@ -214,11 +216,20 @@ void product(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T al
             }
             band_beta = T(1);
         }
-        if (bias != nullptr && k == 0) {
-            return;  // the bias alone
+        if (bias == nullptr || k != 0) {  // else the bias alone
+            backend_product(ta, tb, r1 - r0, c1 - c0, k, alpha, ta ? a + r0 : a + r0 * lda, lda,
+                            tb ? b + c0 * ldb : b + c0, ldb, band_beta, c + r0 * ldc + c0, ldc);
         }
-        backend_product(ta, tb, r1 - r0, c1 - c0, k, alpha, ta ? a + r0 : a + r0 * lda, lda,
-                        tb ? b + c0 * ldb : b + c0, ldb, band_beta, c + r0 * ldc + c0, ldc);
+        if (!act) {
+            return;
+        }
+        if (c1 - c0 == ldc) {  // whole rows: one stretch of memory
+            detail::kernels::map(*act, c + r0 * ldc, c + r0 * ldc, (r1 - r0) * ldc);
+            return;
+        }
+        for (std::size_t r = r0; r < r1; ++r) {
+            detail::kernels::map(*act, c + r * ldc + c0, c + r * ldc + c0, c1 - c0);
+        }
     };
     if (bias == nullptr && alpha == T(1) && beta == T(0) &&
         detail::tiny_gemm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc)) {
@@ -255,14 +266,16 @@ namespace detail {
 
 template <class T>
 void biased_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T* a, std::size_t lda,
-                 const T* b, std::size_t ldb, const T* bias, T* c, std::size_t ldc) {
-    product(ta, tb, m, n, k, T(1), a, lda, b, ldb, T(1), c, ldc, bias);
+                 const T* b, std::size_t ldb, const T* bias, T* c, std::size_t ldc, std::optional<kernels::Unary> act) {
+    product(ta, tb, m, n, k, T(1), a, lda, b, ldb, T(1), c, ldc, bias, act);
 }
 
 template void biased_gemm<float>(bool, bool, std::size_t, std::size_t, std::size_t, const float*, std::size_t,
-                                 const float*, std::size_t, const float*, float*, std::size_t);
+                                 const float*, std::size_t, const float*, float*, std::size_t,
+                                 std::optional<kernels::Unary>);
 template void biased_gemm<double>(bool, bool, std::size_t, std::size_t, std::size_t, const double*, std::size_t,
-                                  const double*, std::size_t, const double*, double*, std::size_t);
+                                  const double*, std::size_t, const double*, double*, std::size_t,
+                                  std::optional<kernels::Unary>);
 
 }  // namespace detail
 

@@ -2,14 +2,19 @@
 // tapegrad/autodiff/blas.hpp), so the backend is gemm.cpp. Internal to the library.
 #pragma once
 
+#include <optional>
+
 #include "tapegrad/autodiff/blas.hpp"
+#include "kernels.hpp"
 
 namespace tapegrad::detail {
 using tapegrad::gemm;
 
-// C (m, n) = bias (n,) on every row + op(A) op(B): a layer's affine map in one pass over C, each thread
-// writing the bias into its own band of C before multiplying onto it.
+// C (m, n) = act(bias (n,) on every row + op(A) op(B)): a layer's affine map in one pass over C, each thread
+// writing the bias into its own band of C before multiplying onto it, then applying act (when there is one)
+// to that band while it is still in the thread's cache.
 template <class T>
 void biased_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T* a, std::size_t lda,
-                 const T* b, std::size_t ldb, const T* bias, T* c, std::size_t ldc);
+                 const T* b, std::size_t ldb, const T* bias, T* c, std::size_t ldc,
+                 std::optional<kernels::Unary> act = std::nullopt);
 }  // namespace tapegrad::detail

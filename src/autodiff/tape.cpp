@@ -130,9 +130,10 @@ namespace {
 // Checking mode names, beside an op's unnamed inputs (the output of an earlier op), the parameters they
 // were computed from: a log deep in a loss has only intermediate values as inputs, and the user wants to
 // know which layer fed it. Walks the tape back from the input, breadth-first; a named Var ends its path,
-// and the walk stops one level past the first level that found a parameter, so that `x W + b` reports
-// both b and W but not the layers before them. Named constants met on the way (the trainer's "batch")
-// are listed too. Off the tape (under NoGrad, or a constant) there is nothing to walk.
+// and the walk stops at the first level that found parameters, or one level past it when that level found
+// only one: `x W + b` as one op reports W and b, as a matmul and an add it reports b and then W, and
+// neither the layers before. Named constants met on the way (the trainer's "batch") are listed too. Off
+// the tape (under NoGrad, or a constant) there is nothing to walk.
 template <class T>
 std::vector<std::string> upstream_names(const Tape<T>& t, const Var<T>& v) {
     constexpr std::size_t most = 8;
@@ -141,7 +142,9 @@ std::vector<std::string> upstream_names(const Tape<T>& t, const Var<T>& v) {
     std::vector<const Node<T>*> next;
     std::unordered_set<const Node<T>*> seen{v.node()};
     int found_at = -1;
-    for (int depth = 1; !level.empty() && (found_at < 0 || depth <= found_at + 1) && names.size() < most; ++depth) {
+    int found = 0;  // parameters on level found_at
+    auto go_on = [&](int depth) { return found_at < 0 || (depth == found_at + 1 && found == 1); };
+    for (int depth = 1; !level.empty() && go_on(depth) && names.size() < most; ++depth) {
         next.clear();
         for (const Node<T>* node : level) {
             if (node->serial == 0 || !t.live(node)) {
@@ -159,8 +162,9 @@ std::vector<std::string> upstream_names(const Tape<T>& t, const Var<T>& v) {
                 if (names.size() < most) {
                     names.push_back(fmt::format("\"{}\"", up->name));
                 }
-                if (up->requires_grad && found_at < 0) {
+                if (up->requires_grad && (found_at < 0 || found_at == depth)) {
                     found_at = depth;
+                    ++found;
                 }
             }
         }

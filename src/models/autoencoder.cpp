@@ -75,6 +75,11 @@ Var<T> TiedLinear<T>::forward(const Var<T>& x) {
 }
 
 template <class T>
+Var<T> TiedLinear<T>::forward_activated(const Var<T>& x, Activation act) {
+    return linear_transposed(x, weight_, bias_, act);
+}
+
+template <class T>
 std::string TiedLinear<T>::describe() const {
     return fmt::format("TiedLinear({}, {}) = {}^T", weight_.shape()[1], weight_.shape()[0], weight_.name());
 }

@@ -26,12 +26,26 @@ void Linear<T>::create(std::mt19937_64& rng, const LinearOptions& options) {
 }
 
 template <class T>
-Var<T> Linear<T>::forward(const Var<T>& x) {
+void Linear<T>::check_input(const Var<T>& x) const {
     if (x.ndim() != 2 || x.shape()[1] != in_) {
         detail::throw_shape_error(
             fmt::format("{}: input has shape {}, expected (batch, {})", describe(), tapegrad::to_string(x.shape()), in_));
     }
+}
+
+template <class T>
+Var<T> Linear<T>::forward(const Var<T>& x) {
+    check_input(x);
     return bias_.defined() ? linear(x, weight_, bias_) : matmul(x, weight_);
+}
+
+template <class T>
+Var<T> Linear<T>::forward_activated(const Var<T>& x, Activation act) {
+    if (!bias_.defined()) {
+        return {};
+    }
+    check_input(x);
+    return linear(x, weight_, bias_, act);
 }
 
 template <class T>

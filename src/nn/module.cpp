@@ -132,9 +132,20 @@ Module<T>& Sequential<T>::operator[](std::size_t i) const {
 
 template <class T>
 Var<T> Sequential<T>::forward(const Var<T>& x) {
+    const auto& children = this->children();
     Var<T> h = x;
-    for (const auto& [name, child] : this->children()) {
-        h = child->forward(h);
+    for (std::size_t i = 0; i < children.size(); ++i) {
+        Module<T>& child = *children[i].second;
+        if (i + 1 < children.size()) {
+            if (std::optional<Activation> act = children[i + 1].second->activation()) {
+                if (Var<T> y = child.forward_activated(h, *act); y.defined()) {
+                    h = std::move(y);
+                    ++i;
+                    continue;
+                }
+            }
+        }
+        h = child.forward(h);
     }
     return h;
 }

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "helpers.hpp"
+#include "tapegrad/autodiff/parallel.hpp"
 #include "tapegrad/autodiff/testing.hpp"
 
 using namespace tapegrad;
@@ -253,6 +254,73 @@ TEST_CASE_TEMPLATE("linear backward: dx = dy W^T, dW = x^T dy, db = the column s
         }
     }
     CHECK(test::all_close<T>(b.grad().value(), xt::cast<T>(sums), 1e-5));
+}
+
+// The fused op applies the activation band by band, inside the product's own parallel loop; the result
+// must be the two ops' bit for bit, whatever the bands (2 threads cut the larger shapes by rows or columns),
+// and so must the gradients, read from y instead of the pre-activation.
+TEST_CASE_TEMPLATE("linear with an activation is linear then the activation, bit for bit, values and gradients", T,
+                   float, double) {
+    Shape x_shape;
+    Shape w_shape;
+    bool transposed = false;
+    SUBCASE("(3, 4) x (4, 5)") { x_shape = {3, 4}; w_shape = {4, 5}; }
+    SUBCASE("(9, 2) x (2, 3), the tiny kernels") { x_shape = {9, 2}; w_shape = {2, 3}; }
+    SUBCASE("(128, 200) x (200, 96), column bands") { x_shape = {128, 200}; w_shape = {200, 96}; }
+    SUBCASE("(160, 100) x (100, 64), row bands") { x_shape = {160, 100}; w_shape = {100, 64}; }
+    SUBCASE("(64, 96) x (80, 96)^T") { x_shape = {64, 96}; w_shape = {80, 96}; transposed = true; }
+    CAPTURE(x_shape);
+    std::size_t n = w_shape[transposed ? 0 : 1];
+    Array<T> x0 = random_array<T>(x_shape, 1);
+    Array<T> w0 = random_array<T>(w_shape, 2);
+    Array<T> b0 = random_array<T>({n}, 3);
+    Array<T> dy = random_array<T>({x_shape[0], n}, 4);
+    for (int threads : {1, 2}) {
+        set_threads(threads);
+        for (Activation act : {Activation::relu, Activation::sigmoid, Activation::tanh}) {
+            CAPTURE(threads);
+            CAPTURE(to_string(act));
+            auto run = [&](bool fused, std::size_t& entries) {
+                clear_tape<T>();
+                Var<T> x = Var<T>::parameter(x0, "x");
+                Var<T> w = Var<T>::parameter(w0, "w");
+                Var<T> b = Var<T>::parameter(b0, "b");
+                Var<T> y;
+                if (fused) {
+                    y = transposed ? linear_transposed(x, w, b, act) : linear(x, w, b, act);
+                } else {
+                    Var<T> z = transposed ? linear_transposed(x, w, b) : linear(x, w, b);
+                    y = act == Activation::relu ? relu(z) : act == Activation::sigmoid ? sigmoid(z) : tanh(z);
+                }
+                entries = tape_size<T>();
+                backward(y, Var<T>(dy));
+                return std::vector<Array<T>>{y.value(), x.grad().value(), w.grad().value(), b.grad().value()};
+            };
+            std::size_t fused_entries = 0;
+            std::size_t apart_entries = 0;
+            std::vector<Array<T>> fused = run(true, fused_entries);
+            std::vector<Array<T>> apart = run(false, apart_entries);
+            CHECK(fused_entries == 1);
+            CHECK(apart_entries == 2);
+            for (std::size_t i = 0; i < fused.size(); ++i) {
+                CAPTURE(i);
+                CHECK(fused[i] == apart[i]);
+            }
+        }
+    }
+    set_threads(1);
+}
+
+TEST_CASE_TEMPLATE("linear with the identity is plain linear", T, float, double) {
+    Var<T> x(random_array<T>({5, 3}, 1));
+    Var<T> w = Var<T>::parameter(random_array<T>({3, 4}, 2), "w");
+    Var<T> b(random_array<T>({4}, 3));
+    clear_tape<T>();
+    Var<T> y = linear(x, w, b, Activation::identity);
+    CHECK(y.value() == linear(x, w, b).value());
+    CHECK(dump_tape<T>().find("linear_activation") == std::string::npos);
+    CHECK_THROWS_WITH_AS(linear(x, w, Var<T>(random_array<T>({3}, 4)), Activation::relu),
+                         "linear: shapes do not fit: (5, 3) x (3, 4) + (3,)", ShapeError);
 }
 
 TEST_CASE_TEMPLATE("linear errors print every shape", T, float, double) {

@@ -205,6 +205,21 @@ std::map<std::string, std::vector<Case>> specs() {
         {"(4, 4) x (4, 4)^T + (4,)", {{{4, 4}}, {{4, 4}}, {{4}}},
          [](const Vars& v) { return linear_transposed(v[0], v[1], v[2]); }, 2, true},
     };
+    // Each activation, plain and transposed; the tiny-product kernels; one row (no bias reduction); a
+    // square case whose x and W can be swapped.
+    auto fused = [](Activation act, bool transposed) {
+        return [act, transposed](const Vars& v) {
+            return transposed ? linear_transposed(v[0], v[1], v[2], act) : linear(v[0], v[1], v[2], act);
+        };
+    };
+    s["linear_activation"] = {
+        {"relu (3, 4) x (4, 5) + (5,)", {{{3, 4}}, {{4, 5}}, {{5}}}, fused(Activation::relu, false), 2},
+        {"sigmoid (3, 4) x (4, 5) + (5,)", {{{3, 4}}, {{4, 5}}, {{5}}}, fused(Activation::sigmoid, false), 2},
+        {"tanh (9, 2) x (2, 3) + (3,)", {{{9, 2}}, {{2, 3}}, {{3}}}, fused(Activation::tanh, false), 2},
+        {"sigmoid (1, 3) x (3, 2) + (2,)", {{{1, 3}}, {{3, 2}}, {{2}}}, fused(Activation::sigmoid, false)},
+        {"relu (3, 4) x (5, 4)^T + (5,)", {{{3, 4}}, {{5, 4}}, {{5}}}, fused(Activation::relu, true), 2},
+        {"tanh (4, 4) x (4, 4)^T + (4,)", {{{4, 4}}, {{4, 4}}, {{4}}}, fused(Activation::tanh, true), 2, true},
+    };
     return s;
 }
 

@@ -97,11 +97,65 @@ TEST_CASE("gradcheck over every parameter of a model, named in the report") {
     CHECK(report);
     CHECK(report.inputs.size() == 6);
     CHECK(report.inputs[4].name == "decoder.0.weight");
-    // Broken on purpose: the gradient of Linear's op to its third input (every bias) scaled by 1.01.
+    // Broken on purpose: the gradient to the third input (the bias) scaled by 1.01, in the fused op that
+    // runs the layers followed by Tanh and Sigmoid, then in plain linear, which runs the middle layer.
+    {
+        testing::FaultScope fault({.op = "linear_activation", .kind = testing::FaultKind::scale, .input = 2});
+        GradcheckReport broken = gradcheck(loss, params);
+        CHECK_FALSE(broken);
+        CHECK(broken["encoder.0.weight"].passed);
+        CHECK_FALSE(broken["encoder.0.bias"].passed);
+        CHECK(broken["encoder.2.bias"].passed);
+        CHECK_FALSE(broken["decoder.0.bias"].passed);
+    }
     testing::FaultScope fault({.op = "linear", .kind = testing::FaultKind::scale, .input = 2});
     GradcheckReport broken = gradcheck(loss, params);
     CHECK_FALSE(broken);
-    CHECK(broken["encoder.0.weight"].passed);
-    CHECK_FALSE(broken["encoder.0.bias"].passed);
-    CHECK_FALSE(broken["decoder.0.bias"].passed);
+    CHECK(broken["encoder.0.bias"].passed);
+    CHECK_FALSE(broken["encoder.2.bias"].passed);
+    CHECK(broken["decoder.0.bias"].passed);
+}
+
+// Sequential runs a Linear and the ReLU, Sigmoid or Tanh after it as one op; what it cannot fuse (a
+// layer without bias, LeakyReLU, an activation first) runs module by module. Same values and gradients.
+TEST_CASE_TEMPLATE("Sequential fuses Linear with the activation after it, and changes no value", T, float, double) {
+    std::mt19937_64 rng(3);
+    Sequential<T> seq;
+    seq.add(std::make_shared<ReLU<T>>());                                               // nothing before it
+    seq.add(std::make_shared<Linear<T>>(6, 5, rng)).add(std::make_shared<ReLU<T>>());   // fused
+    seq.add(std::make_shared<Linear<T>>(5, 4, rng)).add(std::make_shared<Tanh<T>>());   // fused
+    seq.add(std::make_shared<Linear<T>>(4, 4, rng, LinearOptions{.bias = false}));      // no bias: apart
+    seq.add(std::make_shared<Sigmoid<T>>());
+    seq.add(std::make_shared<Linear<T>>(4, 3, rng)).add(std::make_shared<LeakyReLU<T>>(0.1));  // apart
+    seq.add(std::make_shared<Linear<T>>(3, 2, rng)).add(std::make_shared<Sigmoid<T>>());       // fused
+    Var<T> x(test::random_array<T>({7, 6}, 5));
+    Array<T> seed = test::random_array<T>({7, 2}, 6);
+    auto run = [&](bool whole) {
+        seq.zero_grad();
+        clear_tape<T>();
+        Var<T> y = x;
+        if (whole) {
+            y = seq(x);
+        } else {
+            for (std::size_t i = 0; i < seq.size(); ++i) {
+                y = seq[i](y);
+            }
+        }
+        std::size_t entries = tape_size<T>();
+        backward(y, Var<T>(seed));
+        std::vector<Array<T>> out{y.value()};
+        for (const Var<T>& p : seq.parameters()) {
+            out.push_back(p.grad().value());
+        }
+        return std::pair{entries, out};
+    };
+    auto [fused_entries, fused] = run(true);
+    auto [apart_entries, apart] = run(false);
+    CHECK(apart_entries == 10);  // the first ReLU acts on a constant: not recorded
+    CHECK(fused_entries == 7);
+    REQUIRE(fused.size() == apart.size());
+    for (std::size_t i = 0; i < fused.size(); ++i) {
+        CAPTURE(i);
+        CHECK(fused[i] == apart[i]);
+    }
 }

@@ -61,6 +61,14 @@ template <class T> Var<T> linear(const Var<T>& x, const Var<T>& w, const Var<T>&
 // x W^T + b for W (n, k), read transposed in place (no copy, forward or backward): a tied decoder's layer,
 // whose W is the encoder's. PyTorch's F.linear.
 template <class T> Var<T> linear_transposed(const Var<T>& x, const Var<T>& w, const Var<T>& b);
+// The activations a linear op can apply to its own output.
+enum class Activation { identity, relu, sigmoid, tanh };
+std::string_view to_string(Activation act);
+// act(x W + b) and act(x W^T + b) as one op: each thread applies act to its band of the output right after
+// its product wrote it, while the band is still in its cache, and the output is the only buffer kept (the
+// backward reads act' from it: y > 0, y (1 - y), 1 - y^2). Same values, bit for bit, as the two ops apart.
+template <class T> Var<T> linear(const Var<T>& x, const Var<T>& w, const Var<T>& b, Activation act);
+template <class T> Var<T> linear_transposed(const Var<T>& x, const Var<T>& w, const Var<T>& b, Activation act);
 // 2-D transpose.
 template <class T> Var<T> transpose(const Var<T>& x);
 template <class T> Var<T> reshape(const Var<T>& x, const Shape& shape);

@@ -103,6 +103,7 @@ class TiedLinear : public nn::Module<T> {
 public:
     TiedLinear(const nn::Linear<T>& mirror, std::mt19937_64& rng, nn::Init init);
     Var<T> forward(const Var<T>& x) override;
+    Var<T> forward_activated(const Var<T>& x, Activation act) override;
     std::string describe() const override;
 
 private:

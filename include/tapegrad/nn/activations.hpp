@@ -14,6 +14,7 @@ template <class T>
 class ReLU : public Module<T> {
 public:
     Var<T> forward(const Var<T>& x) override;
+    std::optional<Activation> activation() const override { return Activation::relu; }
     std::string describe() const override { return "ReLU"; }
 };
 
@@ -32,6 +33,7 @@ template <class T>
 class Sigmoid : public Module<T> {
 public:
     Var<T> forward(const Var<T>& x) override;
+    std::optional<Activation> activation() const override { return Activation::sigmoid; }
     std::string describe() const override { return "Sigmoid"; }
 };
 
@@ -39,6 +41,7 @@ template <class T>
 class Tanh : public Module<T> {
 public:
     Var<T> forward(const Var<T>& x) override;
+    std::optional<Activation> activation() const override { return Activation::tanh; }
     std::string describe() const override { return "Tanh"; }
 };
 

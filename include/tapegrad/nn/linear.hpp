@@ -23,6 +23,8 @@ public:
     Linear(std::size_t in, std::size_t out, std::mt19937_64& rng, LinearOptions options = {});
 
     Var<T> forward(const Var<T>& x) override;
+    // act(x W + b) as one op; undefined without a bias.
+    Var<T> forward_activated(const Var<T>& x, Activation act) override;
     std::string describe() const override;
 
     std::size_t in_features() const { return in_; }
@@ -34,6 +36,7 @@ public:
 
 private:
     void create(std::mt19937_64& rng, const LinearOptions& options);
+    void check_input(const Var<T>& x) const;
 
     std::size_t in_;
     std::size_t out_;

@@ -9,10 +9,12 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "tapegrad/autodiff/ops.hpp"
 #include "tapegrad/autodiff/var.hpp"
 #include "tapegrad/nn/parameter.hpp"
 
@@ -47,6 +49,12 @@ public:
     // One line per module, indented by depth, with parameter shapes and counts, and the total.
     std::string summary() const;
 
+    // What lets Sequential run a layer and the activation after it as one op (linear_activation): the
+    // activation a module is (ReLU, Sigmoid, Tanh), and forward(x) followed by `act` in one op, undefined
+    // where the module has no such op.
+    virtual std::optional<Activation> activation() const { return std::nullopt; }
+    virtual Var<T> forward_activated(const Var<T>& /*x*/, Activation /*act*/) { return {}; }
+
 protected:
     Var<T>& register_parameter(const std::string& name, Array<T> value);
     template <class M>
@@ -68,7 +76,9 @@ private:
     bool training_ = true;
 };
 
-// Modules applied in order; children are named "0", "1", ...
+// Modules applied in order; children are named "0", "1", ... A layer followed by an activation it can
+// apply itself (Linear then ReLU, Sigmoid or Tanh) runs as one op: the same values, one pass and one
+// buffer fewer.
 template <class T>
 class Sequential : public Module<T> {
 public:

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "../gemm.hpp"
+#include "../kernels.hpp"
 #include "../op.hpp"
 
 namespace tapegrad {
@@ -41,8 +42,12 @@ struct Linear {
     static constexpr bool kink = false;
     template <class T>
     static void backward(Grads<T>& g) {
+        backward(g, g.dy());
+    }
+    // With dy the gradient of x op(W) + b, however it was reached.
+    template <class T>
+    static void backward(Grads<T>& g, const Var<T>& dy) {
         bool tw = g.attrs().p;
-        const Var<T>& dy = g.dy();
         if (g.needs(0)) {
             g.add_matmul(0, dy, g.in(1), false, !tw);
         }
@@ -55,7 +60,49 @@ struct Linear {
     }
 };
 
-constexpr OpInfo rows[] = {op_info<Matmul>("matmul"), op_info<Linear>("matmul")};
+// y = act(x op(W) + b) (attr i holds the Activation): Linear with the activation applied to each band of y
+// in the product's own pass. The backward takes act' from y (relu's y > 0 is its input's x > 0), multiplies
+// dy by it in one pass, and goes on as Linear's.
+struct LinearActivation {
+    static constexpr std::string_view name = "linear_activation";
+    static constexpr int arity = 3;
+    static constexpr bool kink = true;  // with relu
+    template <class T>
+    static void backward(Grads<T>& g) {
+        const Var<T>& y = g.out();
+        const Var<T>& dy = g.dy();
+        Var<T> dz;
+        switch (static_cast<Activation>(g.attrs().i)) {
+        case Activation::relu:
+            dz = times_derivative(dy, y, [](T v) { return v > 0 ? T(1) : T(0); },
+                                  [&] { return dy * mask_of(y, [](T v) { return v > 0; }); });
+            break;
+        case Activation::sigmoid:
+            dz = times_derivative(dy, y, [](T v) { return v * (T(1) - v); }, [&] { return dy * (y * (T(1) - y)); });
+            break;
+        case Activation::tanh:
+            dz = times_derivative(dy, y, [](T v) { return T(1) - v * v; }, [&] { return dy * (T(1) - y * y); });
+            break;
+        case Activation::identity:
+            dz = dy;
+            break;
+        }
+        Linear::backward(g, dz);
+    }
+};
+
+constexpr OpInfo rows[] = {op_info<Matmul>("matmul"), op_info<Linear>("matmul"),
+                           op_info<LinearActivation>("matmul")};
+
+std::optional<kernels::Unary> kernel_of(Activation act) {
+    switch (act) {
+    case Activation::relu: return kernels::Unary::relu;
+    case Activation::sigmoid: return kernels::Unary::sigmoid;
+    case Activation::tanh: return kernels::Unary::tanh;
+    case Activation::identity: break;
+    }
+    return std::nullopt;
+}
 
 }  // namespace
 
@@ -98,7 +145,8 @@ Var<T> matmul(const Var<T>& a, const Var<T>& b) {
 namespace {
 
 template <class T>
-Var<T> affine(std::string_view op, const Var<T>& x, const Var<T>& w, const Var<T>& b, bool tw) {
+Var<T> affine(std::string_view op, const Var<T>& x, const Var<T>& w, const Var<T>& b, bool tw,
+              Activation act = Activation::identity) {
     std::string_view wt = tw ? "^T" : "";
     if (x.ndim() != 2 || w.ndim() != 2 || b.ndim() != 1) {
         detail::throw_shape_error(fmt::format("{}: needs a 2-D input and weight and a 1-D bias: {} x {}{} + {}", op,
@@ -114,9 +162,17 @@ Var<T> affine(std::string_view op, const Var<T>& x, const Var<T>& w, const Var<T
     Var<T> y = detail::empty<T>(Shape{m, n});
     if (m > 0 && n > 0) {
         detail::biased_gemm<T>(false, tw, m, n, k, x.value().data(), k, w.value().data(), w.shape()[1],
-                               b.value().data(), y.mutable_value().data(), n);
+                               b.value().data(), y.mutable_value().data(), n, detail::kernel_of(act));
     }
-    return detail::record(detail::op_def<detail::Linear, T>, std::move(y), {x, w, b}, {.p = tw});
+    if (act == Activation::identity) {
+        return detail::record(detail::op_def<detail::Linear, T>, std::move(y), {x, w, b}, {.p = tw});
+    }
+    if (act == Activation::relu) {
+        const T* py = y.value().data();
+        detail::note_branches(detail::LinearActivation::name, y.size(), [py](std::size_t i) { return py[i] > 0; });
+    }
+    return detail::record(detail::op_def<detail::LinearActivation, T>, std::move(y), {x, w, b},
+                          {.i = static_cast<std::int64_t>(act), .p = tw});
 }
 
 }  // namespace
@@ -131,11 +187,36 @@ Var<T> linear_transposed(const Var<T>& x, const Var<T>& w, const Var<T>& b) {
     return affine("linear_transposed", x, w, b, true);
 }
 
+template <class T>
+Var<T> linear(const Var<T>& x, const Var<T>& w, const Var<T>& b, Activation act) {
+    return affine("linear", x, w, b, false, act);
+}
+
+template <class T>
+Var<T> linear_transposed(const Var<T>& x, const Var<T>& w, const Var<T>& b, Activation act) {
+    return affine("linear_transposed", x, w, b, true, act);
+}
+
+std::string_view to_string(Activation act) {
+    switch (act) {
+    case Activation::identity: return "identity";
+    case Activation::relu: return "relu";
+    case Activation::sigmoid: return "sigmoid";
+    case Activation::tanh: return "tanh";
+    }
+    return "unknown";
+}
+
 template Var<float> matmul<float>(const Var<float>&, const Var<float>&);
 template Var<double> matmul<double>(const Var<double>&, const Var<double>&);
 template Var<float> linear<float>(const Var<float>&, const Var<float>&, const Var<float>&);
 template Var<double> linear<double>(const Var<double>&, const Var<double>&, const Var<double>&);
 template Var<float> linear_transposed<float>(const Var<float>&, const Var<float>&, const Var<float>&);
 template Var<double> linear_transposed<double>(const Var<double>&, const Var<double>&, const Var<double>&);
+template Var<float> linear<float>(const Var<float>&, const Var<float>&, const Var<float>&, Activation);
+template Var<double> linear<double>(const Var<double>&, const Var<double>&, const Var<double>&, Activation);
+template Var<float> linear_transposed<float>(const Var<float>&, const Var<float>&, const Var<float>&, Activation);
+template Var<double> linear_transposed<double>(const Var<double>&, const Var<double>&, const Var<double>&,
+                                               Activation);
 
 }  // namespace tapegrad
