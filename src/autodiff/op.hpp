@@ -162,6 +162,25 @@ Var<T> times_derivative(const Var<T>& dy, const Var<T>& u, F f, Composed compose
     return dx;
 }
 
+// dy times the derivative of relu, sigmoid or tanh, read from u: relu's input or output (positive at the same
+// places), sigmoid's and tanh's output. The backward of those ops, alone or fused into linear.
+template <class T>
+Var<T> relu_backward(const Var<T>& dy, const Var<T>& u) {
+    return times_derivative(dy, u, [](T v) { return v > 0 ? T(1) : T(0); },
+                            [&] { return dy * mask_of(u, [](T v) { return v > 0; }); });
+}
+
+template <class T>
+Var<T> sigmoid_backward(const Var<T>& dy, const Var<T>& y) {
+    return times_derivative(dy, y, [](T v) { return v * (T(1) - v); }, [&] { return dy * (y * (T(1) - y)); });
+}
+
+// 1 - y^2 from the output is cheaper than tanh(x) again.
+template <class T>
+Var<T> tanh_backward(const Var<T>& dy, const Var<T>& y) {
+    return times_derivative(dy, y, [](T v) { return T(1) - v * v; }, [&] { return dy * (T(1) - y * y); });
+}
+
 // matmul with op(A) = A^T when ta, op(B) = B^T when tb: what backward formulas use instead of copies.
 template <class T>
 Var<T> matmul_t(const Var<T>& a, const Var<T>& b, bool ta, bool tb);

@@ -71,23 +71,12 @@ struct LinearActivation {
     static void backward(Grads<T>& g) {
         const Var<T>& y = g.out();
         const Var<T>& dy = g.dy();
-        Var<T> dz;
         switch (static_cast<Activation>(g.attrs().i)) {
-        case Activation::relu:
-            dz = times_derivative(dy, y, [](T v) { return v > 0 ? T(1) : T(0); },
-                                  [&] { return dy * mask_of(y, [](T v) { return v > 0; }); });
-            break;
-        case Activation::sigmoid:
-            dz = times_derivative(dy, y, [](T v) { return v * (T(1) - v); }, [&] { return dy * (y * (T(1) - y)); });
-            break;
-        case Activation::tanh:
-            dz = times_derivative(dy, y, [](T v) { return T(1) - v * v; }, [&] { return dy * (T(1) - y * y); });
-            break;
-        case Activation::identity:
-            dz = dy;
-            break;
+        case Activation::relu: return Linear::backward(g, relu_backward(dy, y));
+        case Activation::sigmoid: return Linear::backward(g, sigmoid_backward(dy, y));
+        case Activation::tanh: return Linear::backward(g, tanh_backward(dy, y));
+        case Activation::identity: return Linear::backward(g, dy);
         }
-        Linear::backward(g, dz);
     }
 };
 

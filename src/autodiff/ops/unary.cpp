@@ -108,9 +108,7 @@ struct Relu {
     // NOTE: the gradient at exactly 0 is 0, PyTorch's choice.
     template <class T>
     static void backward(Grads<T>& g) {
-        auto positive = [](T v) { return v > 0; };
-        g.add(0, times_derivative(g.dy(), g.in(0), [](T v) { return v > 0 ? T(1) : T(0); },
-                                  [&] { return g.dy() * mask_of(g.in(0), positive); }));
+        g.add(0, relu_backward(g.dy(), g.in(0)));
     }
 };
 
@@ -142,9 +140,7 @@ struct Sigmoid {
     static constexpr Unary kernel = Unary::sigmoid;
     template <class T>
     static void backward(Grads<T>& g) {
-        const Var<T>& y = g.out();
-        g.add(0, times_derivative(g.dy(), y, [](T v) { return v * (T(1) - v); },
-                                  [&] { return g.dy() * (y * (T(1) - y)); }));
+        g.add(0, sigmoid_backward(g.dy(), g.out()));
     }
 };
 
@@ -153,12 +149,9 @@ struct Tanh {
     static constexpr int arity = 1;
     static constexpr bool kink = false;
     static constexpr Unary kernel = Unary::tanh;
-    // Uses the saved output: 1 - y^2 is cheaper than tanh(x) again.
     template <class T>
     static void backward(Grads<T>& g) {
-        const Var<T>& y = g.out();
-        g.add(0, times_derivative(g.dy(), y, [](T v) { return T(1) - v * v; },
-                                  [&] { return g.dy() * (T(1) - y * y); }));
+        g.add(0, tanh_backward(g.dy(), g.out()));
     }
 };
 
