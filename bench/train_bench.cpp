@@ -9,7 +9,9 @@
 // The floor an epoch cannot go under with this BLAS is the matrix products one epoch needs, the same
 // shapes through the same call (tapegrad::gemm, whichever backend it chose) with nothing in between: each
 // training epoch is followed by one such epoch, and the floor ratio is the median of epoch / products
-// over the pairs. --gemm-only times the products alone. Each run also reports its peak resident memory
+// over the pairs. The same products inside training are timed too (tapegrad::product_time: the linear ops'
+// bias and activation included), which splits the floor's gap into products that ran slower inside training
+// than alone and the work besides them. --gemm-only times the products alone. Each run also reports its peak resident memory
 // (getrusage's ru_maxrss; a training run's includes the products' operands, 1.56M floats, 6.3 MB).
 // bench/train_torch.py trains the same models in PyTorch; bench/run_train.py runs both and compares.
 //
@@ -225,12 +227,15 @@ nlohmann::json run_training(const Options& o) {
     // The floor: after each training epoch, one epoch of its products alone. Timed in turn with the
     // training epochs, the two see the same machine, whatever else runs on it meanwhile.
     GemmEpoch gemms(layer_sizes(train.dim()), train.size(), o.batch_size, o.seed);
-    std::vector<double> times, gemm_times, ratios;
+    std::vector<double> times, gemm_times, ratios, product_times;
     std::vector<double> losses;
     for (int epoch = 0; epoch < o.epochs; ++epoch) {
         auto epoch_start = Clock::now();
+        count_product_time(true);
         losses.push_back(train_epoch(*model, adam, train, o, epoch));
         times.push_back(seconds_since(epoch_start));
+        product_times.push_back(product_time().seconds);
+        count_product_time(false);
         gemm_times.push_back(gemms.run());
         ratios.push_back(times.back() / gemm_times.back());
     }
@@ -242,6 +247,8 @@ nlohmann::json run_training(const Options& o) {
             {"gemm_seconds_per_epoch", median(gemm_times)},
             {"gemm_epoch_seconds", gemm_times},
             {"floor_ratio", median(ratios)},
+            {"products_in_training_seconds", median(product_times)},
+            {"products_in_training_epoch_seconds", product_times},
             {"train_loss", losses},
             {"test_mse", mse},
             {"test_seconds", seconds_since(start)},
@@ -282,11 +289,11 @@ void print_result(const nlohmann::json& r, const Options& o) {
                    r["seconds_per_epoch"].get<double>(), o.epochs, r["gflop"].get<double>(), r["gflops"].get<double>());
         return;
     }
-    fmt::print("{:<11} {:.3f} s/epoch (median of {}), GEMM only {:.3f}, floor {:.2f}x, train loss {:.5f}, "
-               "test MSE {:.5f}, peak RSS {:.0f} MB\n",
+    fmt::print("{:<11} {:.3f} s/epoch (median of {}), GEMM only {:.3f}, floor {:.2f}x, products in training {:.3f}, "
+               "train loss {:.5f}, test MSE {:.5f}, peak RSS {:.0f} MB\n",
                o.variant, r["seconds_per_epoch"].get<double>(), o.epochs, r["gemm_seconds_per_epoch"].get<double>(),
-               r["floor_ratio"].get<double>(), r["train_loss"].back().get<double>(), r["test_mse"].get<double>(),
-               r["peak_rss_mb"].get<double>());
+               r["floor_ratio"].get<double>(), r["products_in_training_seconds"].get<double>(),
+               r["train_loss"].back().get<double>(), r["test_mse"].get<double>(), r["peak_rss_mb"].get<double>());
 }
 
 }  // namespace

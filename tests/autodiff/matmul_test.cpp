@@ -1,7 +1,7 @@
 // matmul: forward against a plain triple loop in double, from (1, 1) x (1, 1) to (128, 784) x (784, 8),
 // with the error bound of a float dot product; k = 0 (zeros) and m or n = 0 (empty); the errors for
 // shapes that do not fit; and backward with a random seed (dA = dy B^T, dB = A^T dy by loops) and
-// twice. Gradient checks live in op_table_test.cpp.
+// twice; product_time's counts. Gradient checks live in op_table_test.cpp.
 #include <cmath>
 #include <limits>
 
@@ -359,6 +359,36 @@ TEST_CASE_TEMPLATE("linear_transposed reads W (n, k) as W^T: values, gradients a
 
 // Large enough for BLIS where tapegrad chose it (blas.hpp), small enough for OpenBLAS too: each product
 // with every transpose, alpha and beta as linear uses them, against the triple loop.
+TEST_CASE("product_time counts every product once, whole, while on; from zero; nothing while off") {
+    Array<float> a = random_array<float>({128, 256}, 1);
+    Array<float> b = random_array<float>({256, 64}, 2);
+    Array<float> c = xt::zeros<float>(Shape{128, 64});
+    auto product = [&] { gemm(false, false, 128, 64, 256, 1.0f, a.data(), 256, b.data(), 64, 0.0f, c.data(), 64); };
+    count_product_time(true);
+    CHECK(product_time().products == 0);
+    CHECK(product_time().seconds == 0);
+    for (int threads : {1, 2}) {
+        CAPTURE(threads);
+        set_threads(threads);
+        count_product_time(true);
+        product();  // 2^21 multiply-adds: cut into bands on 2 threads, still one product
+        Var<float> x = Var<float>::parameter(a, "x");
+        Var<float> w = Var<float>::parameter(b, "w");
+        Var<float> bias = Var<float>::parameter(xt::ones<float>(Shape{64}), "b");
+        Var<float> y = linear(x, w, bias, Activation::relu);  // one product, bias and relu inside it
+        CHECK(product_time().products == 2);
+        sum(y).backward();  // dx = dy W^T and dW = x^T dy
+        ProductTime counted = product_time();
+        CHECK(counted.products == 4);
+        CHECK(counted.seconds > 0);
+        count_product_time(false);
+        product();
+        CHECK(product_time().products == counted.products);
+        CHECK(product_time().seconds == counted.seconds);
+    }
+    set_threads(1);
+}
+
 TEST_CASE_TEMPLATE("gemm matches a triple loop on both sides of the backends' size line", T, float, double) {
     CAPTURE(blas_summary());
     for (std::size_t size : {16, 128}) {

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace tapegrad {
@@ -52,6 +53,20 @@ void gemm<float>(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, 
 template <>
 void gemm<double>(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, double alpha, const double* a,
                   std::size_t lda, const double* b, std::size_t ldb, double beta, double* c, std::size_t ldc);
+
+// Wall time spent in products, for benchmarks that split an epoch into its products and the rest. While
+// counting, each call of gemm, and each op's product (linear's bias and activation, applied band by band
+// inside it, included), adds the time from its start to its end, all bands done, as the thread that called it
+// sees it; products called by several threads at once add up. Off by default, when a product pays one
+// relaxed atomic load for it.
+struct ProductTime {
+    double seconds = 0;
+    std::uint64_t products = 0;
+};
+// Turns counting on or off; turning it on starts from zero.
+void count_product_time(bool on);
+// What was counted since counting was last turned on.
+ProductTime product_time();
 
 // For programs, called first in main. OpenBLAS reads its settings once, when it loads, so this sets
 // them and runs the program again when they differ from what it wants:
