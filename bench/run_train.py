@@ -16,8 +16,8 @@ Each time is the median over --epochs epochs of wall-clock seconds, data loading
 out. tg/PT is tapegrad's seconds over PyTorch's: 0.50 means twice as fast. GEMM is one epoch's matrix
 products alone through the same backend (tapegrad::gemm), timed by train_bench after each of its training
 epochs; GEMM/PT is that over PyTorch's epoch: the lowest tg/PT an epoch that does those products can reach
-(PyTorch does the same ones, through its OpenBLAS); in tr is the time the products took inside the training epoch (bias and activation included, as
-linear runs them); floor is the median over the pairs of the training epoch over the GEMM-only epoch. Test
+(PyTorch does the same ones, through its OpenBLAS); in tr is the time the products took inside the training
+epoch (bias and activation included, as linear runs them); floor is the median over the pairs of the training epoch over the GEMM-only epoch. Test
 MSE is the plain reconstruction MSE over the 10000 test images, whatever the variant trained on. RSS is
 each process's peak resident memory (ru_maxrss; PyTorch's includes its interpreter). The programs run
 one after the other, so they never share the CPU; the load average says whether anything else did.
