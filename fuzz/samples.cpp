@@ -15,6 +15,7 @@
 
 #include "tapegrad/models/factory.hpp"
 #include "tapegrad/nn/checkpoint.hpp"
+#include "tapegrad/nn/datasets.hpp"
 #include "tapegrad/nn/npy.hpp"
 #include "tapegrad/nn/npz.hpp"
 #include "tapegrad/nn/optim.hpp"
@@ -217,11 +218,7 @@ std::vector<Sample> idx_label_files() {
 }
 
 std::vector<Sample> csv_files() {
-#ifdef TAPEGRAD_DATA_DIR
-    std::optional<std::string> digits = gunzip_bytes(read_whole(fs::path(TAPEGRAD_DATA_DIR) / "digits.csv.gz"));
-#else
-    std::optional<std::string> digits;
-#endif
+    std::optional<std::string> digits = gunzip_bytes(read_whole(fs::path(nn::data_dir()) / "digits.csv.gz"));
     std::vector<std::string> lines;
     std::istringstream in(digits.value_or(""));
     for (std::string line; lines.size() < 10 && std::getline(in, line);) {

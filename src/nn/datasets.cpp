@@ -5,9 +5,7 @@
 
 #include <fmt/format.h>
 
-#ifndef TAPEGRAD_DATA_DIR
-#define TAPEGRAD_DATA_DIR "data"
-#endif
+#include "tapegrad_paths.hpp"
 
 namespace tapegrad::nn {
 
@@ -82,7 +80,15 @@ Dataset npy_file(const std::string& path) {
 
 std::string data_dir() {
     const char* env = std::getenv("TAPEGRAD_DATA");
-    return env != nullptr && *env != '\0' ? std::string(env) : std::string(TAPEGRAD_DATA_DIR);
+    if (env != nullptr && *env != '\0') {
+        return env;
+    }
+    // The source tree's copy while it is there (a build used in place), else the installed one.
+    std::error_code error;
+    if (fs::exists(fs::path(TAPEGRAD_SOURCE_DATA_DIR) / "digits.csv.gz", error)) {
+        return TAPEGRAD_SOURCE_DATA_DIR;
+    }
+    return TAPEGRAD_INSTALL_DATA_DIR;
 }
 
 Dataset load_dataset(const std::string& name_or_path, const std::string& split) {

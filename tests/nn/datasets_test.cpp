@@ -10,6 +10,7 @@
 
 #include "helpers.hpp"
 #include "scratch.hpp"
+#include "tapegrad_paths.hpp"
 #include "tapegrad/nn/data.hpp"
 
 using namespace tapegrad;
@@ -91,7 +92,7 @@ TEST_CASE("digits from the folder TAPEGRAD_DATA names") {
             ("csv " + (dir / "nowhere/digits.csv.gz") + ": cannot open: No such file or directory").c_str(), FileError);
     }
     if (std::getenv("TAPEGRAD_DATA") == nullptr) {
-        CHECK(data_dir() == TAPEGRAD_DATA_DIR);
+        CHECK(data_dir() == TAPEGRAD_SOURCE_DATA_DIR);
     }
 }
 

@@ -24,8 +24,8 @@
 
 namespace tapegrad::nn {
 
-// Where the bundled data lives: $TAPEGRAD_DATA when set, else the source tree's data/ (TAPEGRAD_DATA_DIR,
-// set by meson when the library is built).
+// Where the bundled data lives: $TAPEGRAD_DATA when set; else the source tree's data/ while it holds the
+// data (a build used where it was built); else the installed share/tapegrad (both set by meson).
 std::string data_dir();
 
 inline constexpr std::string_view fashion_mnist_dir = "/usr/share/datasets/fashion-mnist";
