@@ -42,6 +42,20 @@ public:
           last_log_(start_) {}
 
     GradcheckReport run() {
+        // A step of 0 divides by zero and a negative tolerance fails everything: both print nan or
+        // nonsense rather than a check. So does a fast mode of no directions, which would pass untested.
+        if (!(options_.eps > 0) || !std::isfinite(options_.eps)) {
+            detail::throw_value_error(fmt::format("{}: eps must be a finite number above 0, got {}", label(), options_.eps));
+        }
+        if (!(options_.atol >= 0) || !(options_.rtol >= 0) || !std::isfinite(options_.atol) ||
+            !std::isfinite(options_.rtol)) {
+            detail::throw_value_error(fmt::format("{}: atol and rtol must be finite numbers from 0, got {} and {}",
+                                                  label(), options_.atol, options_.rtol));
+        }
+        if (options_.fast && options_.directions < 1) {
+            detail::throw_value_error(
+                fmt::format("{}: fast mode needs at least 1 direction per input, got {}", label(), options_.directions));
+        }
         for (std::size_t k = 0; k < inputs_.size(); ++k) {
             if (!inputs_[k].defined() || !inputs_[k].requires_grad()) {
                 detail::throw_value_error(fmt::format("gradcheck: input {} ({}) does not require grad", k, name(k)));
@@ -67,8 +81,11 @@ public:
         for (std::size_t k = 0; k < inputs_.size(); ++k) {
             InputCheck check = options_.fast ? check_directions(k, analytic[k], rng) : check_elements(k, analytic[k]);
             report.passed = report.passed && check.passed;
+            report.checked += check.checked;
             report.inputs.push_back(std::move(check));
         }
+        // A check that compared nothing (no inputs, or only empty ones) has shown nothing right.
+        report.passed = report.passed && report.checked > 0;
         report.evaluations = evaluations_;
         report.seconds = seconds_since(start_);
         return report;
@@ -275,8 +292,11 @@ std::string GradcheckReport::str() const {
         failed += c.passed ? 0 : 1;
     }
     std::string text =
-        passed ? fmt::format("{} passed: {} input{}", check, inputs.size(), inputs.size() == 1 ? "" : "s")
-               : fmt::format("{} failed: {} of {} input{}", check, failed, inputs.size(), inputs.size() == 1 ? "" : "s");
+        checked == 0 ? fmt::format("{} failed: it checked nothing ({} input{} with no elements)", check,
+                                   inputs.size(), inputs.size() == 1 ? "" : "s")
+        : passed     ? fmt::format("{} passed: {} input{}", check, inputs.size(), inputs.size() == 1 ? "" : "s")
+                     : fmt::format("{} failed: {} of {} input{}", check, failed, inputs.size(),
+                                   inputs.size() == 1 ? "" : "s");
     text += fmt::format(" ({}{} evaluations, {:.3g} s; eps {:g}, atol {:g}, rtol {:g})\n", fast ? "fast, " : "",
                         evaluations, seconds, eps, atol, rtol);
     for (const InputCheck& c : inputs) {
@@ -301,6 +321,7 @@ std::string GradcheckReport::json() const {
     j["atol"] = atol;
     j["rtol"] = rtol;
     j["evaluations"] = evaluations;
+    j["checked"] = checked;
     j["seconds"] = seconds;
     j["inputs"] = nlohmann::json::array();
     for (const InputCheck& c : inputs) {

@@ -1,5 +1,7 @@
 #include "tapegrad/models/autoencoder.hpp"
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -94,6 +96,27 @@ Autoencoder<T>::Autoencoder(AutoencoderConfig config, std::size_t encoder_output
     build(encoder_output);
 }
 
+// A model larger than the machine's memory is refused before anything is allocated: std::bad_alloc
+// halfway through the layers would say nothing of what was asked for.
+template <class T>
+void Autoencoder<T>::check_memory(std::size_t encoder_output) const {
+    const std::vector<std::size_t>& s = config_.sizes;
+    double parameters = 0;  // in double: 10^8 x 10^8 does not wrap
+    for (std::size_t i = 0; i + 1 < s.size(); ++i) {
+        double out = i + 2 == s.size() ? double(encoder_output) : double(s[i + 1]);
+        parameters += double(s[i]) * out + out;                                  // encoder
+        parameters += (config_.tied ? 0.0 : double(s[i]) * double(s[i + 1])) + double(s[i]);  // decoder
+    }
+    double bytes = parameters * sizeof(T);
+    double memory = double(::sysconf(_SC_PHYS_PAGES)) * double(::sysconf(_SC_PAGE_SIZE));
+    if (memory > 0 && bytes > memory) {
+        tapegrad::detail::throw_value_error(fmt::format(
+            "autoencoder: sizes {} ask for {:.3g} parameters ({:.1f} GB as {}), more than this machine's memory "
+            "({:.1f} GB)",
+            fmt::join(s, "-"), parameters, bytes / 1e9, sizeof(T) == 4 ? "float32" : "float64", memory / 1e9));
+    }
+}
+
 template <class T>
 void Autoencoder<T>::build(std::size_t encoder_output) {
     const std::vector<std::size_t>& s = config_.sizes;
@@ -102,6 +125,7 @@ void Autoencoder<T>::build(std::size_t encoder_output) {
             "autoencoder: sizes must list at least the input and the latent size, all above 0, got [{}]",
             fmt::join(s, ", ")));
     }
+    check_memory(encoder_output);
     if (config_.tied && encoder_output != config_.latent_size()) {
         tapegrad::detail::throw_value_error("autoencoder: tied weights need an encoder that ends at the latent size");
     }

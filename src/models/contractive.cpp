@@ -36,7 +36,11 @@ Var<T> ContractiveAutoencoder<T>::jacobian_penalty(const Var<T>& x) {
 
 template <class T>
 Var<T> ContractiveAutoencoder<T>::loss(const Var<T>& x) {
-    return nn::mse(this->reconstruct(x), x) + static_cast<T>(options_.lambda) * jacobian_penalty(x);
+    Var<T> error = nn::mse(this->reconstruct(x), x);
+    Var<T> penalty = jacobian_penalty(x);
+    terms_[0].value = error.item();
+    terms_[1].value = penalty.item();
+    return error + static_cast<T>(options_.lambda) * penalty;
 }
 
 template <class T>

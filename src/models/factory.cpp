@@ -1,6 +1,6 @@
 #include "tapegrad/models/factory.hpp"
 
-#include <type_traits>
+#include <cmath>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -14,85 +14,286 @@ namespace tapegrad::models {
 
 namespace {
 
-// Reads `key` into `value` when present, and removes it, so that what is left over is unknown.
+using Json = nlohmann::json;
+using tapegrad::detail::throw_value_error;
+
+// Declarations read their defaults off the options' own structs, so that the two cannot drift.
+OptionSpec number(std::string name, double value, double min, bool min_open, double max, bool max_open,
+                  std::string meaning) {
+    return {.name = std::move(name), .type = OptionSpec::Type::number, .default_value = Json(value).dump(),
+            .min = min, .max = max, .min_open = min_open, .max_open = max_open, .meaning = std::move(meaning)};
+}
+
+OptionSpec text(std::string name, std::string value, std::vector<std::string> choices, std::string meaning) {
+    return {.name = std::move(name), .type = OptionSpec::Type::text, .default_value = Json(value).dump(),
+            .choices = std::move(choices), .meaning = std::move(meaning)};
+}
+
+OptionSpec seed(std::string meaning) {
+    return {.name = "seed", .type = OptionSpec::Type::integer, .min = 0,
+            .max = static_cast<double>(std::numeric_limits<std::uint64_t>::max()), .meaning = std::move(meaning)};
+}
+
+constexpr double inf = std::numeric_limits<double>::infinity();
+
+// Each variant: its declaration and how to build it from a configuration and its completed options.
+template <class T>
+using Maker = std::shared_ptr<Autoencoder<T>> (*)(const AutoencoderConfig&, const Json&);
+
+struct Vanilla {
+    static VariantInfo info() { return {.name = "vanilla", .summary = "MSE of the reconstruction"}; }
+    template <class T>
+    static std::shared_ptr<Autoencoder<T>> make(const AutoencoderConfig& c, const Json&) {
+        return std::make_shared<Autoencoder<T>>(c);
+    }
+};
+
+struct Denoising {
+    static VariantInfo info() {
+        DenoisingOptions d;
+        return {.name = "denoising",
+                .summary = "MSE of the reconstruction of a corrupted input against the clean one",
+                .options = {text("corruption", std::string(to_string(d.corruption)),
+                                 {"masking", "gaussian", "salt_and_pepper"},
+                                 "masking sets each value to 0 with probability level, gaussian adds N(0, level^2), "
+                                 "salt_and_pepper sets values to 0 or 1 with probability level"),
+                            number("level", d.level, 0, false, inf, false,
+                                   "the probability a value is corrupted (masking, salt_and_pepper: at most 1), or "
+                                   "the Gaussian noise's standard deviation"),
+                            seed("seed of the corruption's random numbers")}};
+    }
+    template <class T>
+    static std::shared_ptr<Autoencoder<T>> make(const AutoencoderConfig& c, const Json& j) {
+        DenoisingOptions o{.corruption = parse_corruption(j.at("corruption").get<std::string>()),
+                           .level = j.at("level").get<double>(),
+                           .seed = j.at("seed").get<std::uint64_t>()};
+        return std::make_shared<DenoisingAutoencoder<T>>(c, o);
+    }
+};
+
+struct Sparse {
+    static VariantInfo info() {
+        SparseOptions d;
+        return {.name = "sparse",
+                .summary = "MSE + beta * sum_j KL(rho || mean activation of code unit j) + lambda / 2 * ||W||^2",
+                .latent_activation = "sigmoid",
+                .options = {number("rho", d.rho, 0, true, 1, true, "target mean activation of each code unit"),
+                            number("beta", d.beta, 0, false, inf, false, "weight of the sparsity penalty (the KL)"),
+                            number("lambda", d.lambda, 0, false, inf, false,
+                                   "weight decay on the weights, biases excluded")},
+                .terms = {"reconstruction_mse", "mean_code_activation", "sparsity_kl", "weight_decay"}};
+    }
+    template <class T>
+    static std::shared_ptr<Autoencoder<T>> make(const AutoencoderConfig& c, const Json& j) {
+        SparseOptions o{.rho = j.at("rho").get<double>(), .beta = j.at("beta").get<double>(),
+                        .lambda = j.at("lambda").get<double>()};
+        return std::make_shared<SparseAutoencoder<T>>(c, o);
+    }
+};
+
+struct Contractive {
+    static VariantInfo info() {
+        ContractiveOptions d;
+        return {.name = "contractive",
+                .summary = "MSE + lambda * ||d code / d input||_F^2, averaged over the batch",
+                .options = {number("lambda", d.lambda, 0, false, inf, false, "weight of the Jacobian penalty")},
+                .terms = {"reconstruction_mse", "jacobian_sq_norm"}};
+    }
+    template <class T>
+    static std::shared_ptr<Autoencoder<T>> make(const AutoencoderConfig& c, const Json& j) {
+        return std::make_shared<ContractiveAutoencoder<T>>(c, ContractiveOptions{.lambda = j.at("lambda").get<double>()});
+    }
+};
+
+struct Variational {
+    static VariantInfo info() {
+        VariationalOptions d;
+        return {.name = "variational",
+                .summary = "negative ELBO: reconstruction summed over features + KL(q(z|x) || N(0, I))",
+                .options = {text("reconstruction", d.reconstruction, {"mse", "bce"},
+                                 "squared error, or binary cross-entropy (data in [0, 1])"),
+                            seed("seed of the sampling noise eps ~ N(0, I)")},
+                .terms = {"reconstruction", "kl", "elbo"}};
+    }
+    template <class T>
+    static std::shared_ptr<Autoencoder<T>> make(const AutoencoderConfig& c, const Json& j) {
+        VariationalOptions o{.reconstruction = j.at("reconstruction").get<std::string>(),
+                             .seed = j.at("seed").get<std::uint64_t>()};
+        return std::make_shared<VariationalAutoencoder<T>>(c, o);
+    }
+};
+
+struct Entry {
+    VariantInfo info;
+    Maker<float> make_float;
+    Maker<double> make_double;
+};
+
 template <class V>
-void take(nlohmann::json& j, const char* key, V& value) {
-    if (j.contains(key)) {
-        if constexpr (std::is_integral_v<V> && !std::is_same_v<V, bool>) {
-            // nlohmann converts a float or a negative number to an unsigned one without a check: 7e48 is
-            // undefined behaviour, -1 becomes 2^64 - 1.
-            if (!j[key].is_number_unsigned()) {
-                tapegrad::detail::throw_value_error(
-                    fmt::format("option {}: expected a whole number from 0, got {}", key, j[key].dump()));
-            }
+Entry entry() {
+    return {V::info(), &V::template make<float>, &V::template make<double>};
+}
+
+const std::vector<Entry>& table() {
+    static const std::vector<Entry> entries = {entry<Vanilla>(), entry<Denoising>(), entry<Sparse>(),
+                                               entry<Contractive>(), entry<Variational>()};
+    return entries;
+}
+
+const Entry& find(std::string_view name) {
+    for (const Entry& e : table()) {
+        if (e.info.name == name) {
+            return e;
         }
-        value = j[key].get<V>();
-        j.erase(key);
+    }
+    throw_value_error(fmt::format("model: unknown variant \"{}\" (known: {})", name, variant_names()));
+}
+
+bool in_range(const OptionSpec& spec, double v) {
+    bool above = spec.min_open ? v > spec.min : v >= spec.min;
+    bool below = spec.max_open ? v < spec.max : v <= spec.max;
+    return above && below;
+}
+
+void check_option(std::string_view variant, const OptionSpec& spec, const Json& value) {
+    auto refuse = [&](std::string_view wanted) {
+        throw_value_error(fmt::format("{}: option {} must be {}, got {}", variant, spec.name, wanted, value.dump()));
+    };
+    switch (spec.type) {
+    case OptionSpec::Type::text:
+        if (!value.is_string()) {
+            refuse(fmt::format("one of {}", spec.range()));
+        }
+        if (std::find(spec.choices.begin(), spec.choices.end(), value.get<std::string>()) == spec.choices.end()) {
+            refuse(fmt::format("one of {}", spec.range()));
+        }
+        return;
+    case OptionSpec::Type::integer:
+        // nlohmann converts a float or a negative number to an unsigned one without a check: 7e48 is
+        // undefined behaviour, -1 becomes 2^64 - 1.
+        if (!value.is_number_unsigned()) {
+            refuse("a whole number from 0");
+        }
+        return;
+    case OptionSpec::Type::number:
+        if (!value.is_number() || !std::isfinite(value.get<double>()) || !in_range(spec, value.get<double>())) {
+            refuse(fmt::format("a number in {}", spec.range()));
+        }
+        return;
     }
 }
 
-void no_leftovers(const nlohmann::json& j, const std::string& variant) {
-    if (!j.empty()) {
-        tapegrad::detail::throw_value_error(
-            fmt::format("{}: unknown option{} {}", variant, j.size() == 1 ? "" : "s", j.dump()));
+std::string number_text(double v) {
+    if (std::isinf(v)) {
+        return v > 0 ? "inf" : "-inf";
     }
+    return fmt::format("{:g}", v);
 }
 
 }  // namespace
 
+std::string_view OptionSpec::type_name() const {
+    switch (type) {
+    case Type::number: return "number";
+    case Type::integer: return "integer";
+    case Type::text: return "text";
+    }
+    return "?";
+}
+
+std::string OptionSpec::range() const {
+    if (type == Type::text) {
+        return fmt::format("{}", fmt::join(choices, " | "));
+    }
+    if (type == Type::integer) {
+        return "[0, 2^64)";
+    }
+    return fmt::format("{}{}, {}{}", min_open || std::isinf(min) ? '(' : '[', number_text(min), number_text(max),
+                       max_open || std::isinf(max) ? ')' : ']');
+}
+
+std::string OptionSpec::default_text() const {
+    if (default_value.empty()) {
+        return "the model's seed";
+    }
+    Json j = Json::parse(default_value);
+    return j.is_string() ? j.get<std::string>() : j.dump();
+}
+
+std::span<const VariantInfo> variant_infos() {
+    static const std::vector<VariantInfo> infos = [] {
+        std::vector<VariantInfo> v;
+        for (const Entry& e : table()) {
+            v.push_back(e.info);
+        }
+        return v;
+    }();
+    return infos;
+}
+
+const VariantInfo& variant_info(std::string_view name) {
+    return find(name).info;
+}
+
+std::string variant_names() {
+    std::vector<std::string_view> names;
+    for (const Entry& e : table()) {
+        names.push_back(e.info.name);
+    }
+    return fmt::format("{}", fmt::join(names, ", "));
+}
+
+std::string complete_options(std::string_view variant, const std::string& options_json, std::uint64_t model_seed) {
+    const VariantInfo& info = find(variant).info;
+    Json given;
+    try {
+        given = Json::parse(options_json);
+    } catch (const nlohmann::json::exception& e) {
+        throw_value_error(fmt::format("{}: bad options {}: {}", variant, options_json, e.what()));
+    }
+    if (!given.is_object()) {
+        throw_value_error(fmt::format("{}: options must be a JSON object, got {}", variant, options_json));
+    }
+    Json full = Json::object();
+    for (const OptionSpec& spec : info.options) {
+        if (given.contains(spec.name)) {
+            check_option(variant, spec, given[spec.name]);
+            full[spec.name] = given[spec.name];
+            given.erase(spec.name);
+        } else {
+            full[spec.name] = spec.default_value.empty() ? Json(model_seed) : Json::parse(spec.default_value);
+        }
+    }
+    if (!given.empty()) {
+        std::vector<std::string_view> known;
+        for (const OptionSpec& spec : info.options) {
+            known.push_back(spec.name);
+        }
+        throw_value_error(fmt::format("{}: unknown option{} {} ({})", variant, given.size() == 1 ? "" : "s",
+                                      given.dump(),
+                                      known.empty() ? std::string("it has none")
+                                                    : fmt::format("known: {}", fmt::join(known, ", "))));
+    }
+    return full.dump();
+}
+
 template <class T>
 std::shared_ptr<Autoencoder<T>> make_autoencoder(const std::string& variant, const AutoencoderConfig& config,
                                                  const std::string& options_json) {
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(options_json);
-        if (variant == "vanilla") {
-            no_leftovers(j, variant);
-            return std::make_shared<Autoencoder<T>>(config);
-        }
-        if (variant == "denoising") {
-            DenoisingOptions o;
-            std::string corruption(to_string(o.corruption));
-            take(j, "corruption", corruption);
-            take(j, "level", o.level);
-            take(j, "seed", o.seed);
-            o.corruption = parse_corruption(corruption);
-            no_leftovers(j, variant);
-            return std::make_shared<DenoisingAutoencoder<T>>(config, o);
-        }
-        if (variant == "sparse") {
-            SparseOptions o;
-            take(j, "rho", o.rho);
-            take(j, "beta", o.beta);
-            take(j, "lambda", o.lambda);
-            no_leftovers(j, variant);
-            return std::make_shared<SparseAutoencoder<T>>(config, o);
-        }
-        if (variant == "contractive") {
-            ContractiveOptions o;
-            take(j, "lambda", o.lambda);
-            no_leftovers(j, variant);
-            return std::make_shared<ContractiveAutoencoder<T>>(config, o);
-        }
-        if (variant == "variational") {
-            VariationalOptions o;
-            take(j, "reconstruction", o.reconstruction);
-            take(j, "seed", o.seed);
-            no_leftovers(j, variant);
-            return std::make_shared<VariationalAutoencoder<T>>(config, o);
-        }
-    } catch (const nlohmann::json::exception& e) {
-        tapegrad::detail::throw_value_error(fmt::format("{}: bad options {}: {}", variant, options_json, e.what()));
+    const Entry& e = find(variant);
+    Json options = Json::parse(complete_options(variant, options_json, config.seed));
+    if constexpr (std::is_same_v<T, float>) {
+        return e.make_float(config, options);
+    } else {
+        return e.make_double(config, options);
     }
-    tapegrad::detail::throw_value_error(fmt::format(
-        "model: unknown variant \"{}\" (known: vanilla, denoising, sparse, contractive, variational)", variant));
 }
 
 template <class T>
 std::string describe_model(const Autoencoder<T>& model) {
-    nlohmann::json j = {{"variant", model.variant()},
-                        {"config", nlohmann::json::parse(model.config().to_json())},
-                        {"options", nlohmann::json::parse(model.options_json())}};
+    Json j = {{"variant", model.variant()},
+              {"config", Json::parse(model.config().to_json())},
+              {"options", Json::parse(model.options_json())}};
     return j.dump();
 }
 
@@ -102,17 +303,16 @@ std::shared_ptr<Autoencoder<T>> model_from_description(const std::string& descri
         // A description holds a few levels; one nested thousands deep would make dump() below recurse
         // once a level (a stack overflow from about 60000): refused while parsing.
         static constexpr int deepest = 64;
-        nlohmann::json j = nlohmann::json::parse(description, [](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+        Json j = Json::parse(description, [](int depth, Json::parse_event_t, Json&) {
             if (depth > deepest) {
-                tapegrad::detail::throw_value_error(
-                    fmt::format("model description: nested deeper than {} levels", deepest));
+                throw_value_error(fmt::format("model description: nested deeper than {} levels", deepest));
             }
             return true;
         });
-        return make_autoencoder<T>(j.at("variant").get<std::string>(),
-                                   AutoencoderConfig::from_json(j.at("config").dump()), j.at("options").dump());
+        return make_autoencoder<T>(j.at("variant").get<std::string>(), AutoencoderConfig::from_json(j.at("config").dump()),
+                                   j.at("options").dump());
     } catch (const nlohmann::json::exception& e) {
-        tapegrad::detail::throw_value_error(fmt::format("model description: {}", e.what()));
+        throw_value_error(fmt::format("model description: {}", e.what()));
     }
 }
 

@@ -27,8 +27,13 @@ template <class T>
 Var<T> SparseAutoencoder<T>::loss(const Var<T>& x) {
     Var<T> code = this->encode(x);
     Var<T> error = nn::mse(this->decode(code), x);
-    Var<T> sparsity = nn::kl_bernoulli(options_.rho, mean(code, 0));
+    Var<T> activation = mean(code, 0);  // rho_hat, one per unit
+    Var<T> sparsity = nn::kl_bernoulli(options_.rho, activation);
     Var<T> decay = nn::l2_penalty<T>(weights_);
+    terms_[0].value = error.item();
+    terms_[1].value = static_cast<double>(xt::mean(activation.value())());
+    terms_[2].value = sparsity.item();
+    terms_[3].value = options_.lambda / 2 * decay.item();
     return error + static_cast<T>(options_.beta) * sparsity + static_cast<T>(options_.lambda / 2) * decay;
 }
 

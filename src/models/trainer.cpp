@@ -56,19 +56,6 @@ std::optional<std::size_t> first_nonfinite(const Array<T>& a) {
     return std::nullopt;
 }
 
-// The generator of a variant that draws noise in its loss. Its state goes into the checkpoint, so that a
-// resumed run draws what the unbroken run would have drawn. (A variant written outside the library keeps
-// its own generator, which a checkpoint does not see.)
-template <class T>
-NoiseSource* noise_of(Autoencoder<T>& model) {
-    if (auto* d = dynamic_cast<DenoisingAutoencoder<T>*>(&model)) {
-        return &d->noise();
-    }
-    if (auto* v = dynamic_cast<VariationalAutoencoder<T>*>(&model)) {
-        return &v->noise();
-    }
-    return nullptr;
-}
 
 template <class T>
 std::unique_ptr<nn::Optimizer<T>> make_optimizer(const TrainerOptions& o, const nn::ParameterList<T>& params) {
@@ -91,11 +78,19 @@ std::unique_ptr<nn::Optimizer<T>> make_optimizer(const TrainerOptions& o, const 
 std::string History::to_json() const {
     nlohmann::json records = nlohmann::json::array();
     for (const EpochRecord& r : epochs) {
-        records.push_back({{"epoch", r.epoch},
-                           {"train_loss", r.train_loss},
-                           {"validation_loss", r.validation_loss},
-                           {"validation_mse", r.validation_mse},
-                           {"seconds", r.seconds}});
+        nlohmann::json record = {{"epoch", r.epoch},
+                                 {"train_loss", r.train_loss},
+                                 {"validation_loss", r.validation_loss},
+                                 {"validation_mse", r.validation_mse},
+                                 {"seconds", r.seconds}};
+        if (!r.terms.empty()) {
+            nlohmann::json terms = nlohmann::json::object();
+            for (const auto& [name, value] : r.terms) {
+                terms[name] = value;
+            }
+            record["terms"] = terms;
+        }
+        records.push_back(record);
     }
     return nlohmann::json{{"epochs", records},
                           {"best_epoch", best_epoch},
@@ -109,9 +104,15 @@ History History::from_json(const std::string& text) {
         nlohmann::json j = nlohmann::json::parse(text);
         History h;
         for (const auto& r : j.at("epochs")) {
-            h.epochs.push_back({r.at("epoch").get<int>(), r.at("train_loss").get<double>(),
-                                r.at("validation_loss").get<double>(), r.at("validation_mse").get<double>(),
-                                r.at("seconds").get<double>()});
+            EpochRecord record{r.at("epoch").get<int>(), r.at("train_loss").get<double>(),
+                               r.at("validation_loss").get<double>(), r.at("validation_mse").get<double>(),
+                               r.at("seconds").get<double>()};
+            if (r.contains("terms")) {
+                for (const auto& [name, value] : r.at("terms").items()) {
+                    record.terms.emplace_back(name, value.get<double>());
+                }
+            }
+            h.epochs.push_back(std::move(record));
         }
         h.best_epoch = j.at("best_epoch").get<int>();
         h.best_validation_mse = j.at("best_validation_mse").get<double>();
@@ -171,7 +172,18 @@ double Trainer<T>::train_epoch(const nn::Dataset& train, int epoch) {
     std::size_t seen = 0;
     double last_print = 0;
     std::size_t index = 0;
+    std::fill(term_sums_.begin(), term_sums_.end(), 0.0);
     for (const nn::Batch& batch : batches) {
+        if (options_.stop != nullptr && options_.stop->load(std::memory_order_relaxed)) {
+            throw TrainingInterrupted(
+                fmt::format("trainer: stopped in epoch {}/{} after batch {} of {}; {}", epoch + 1, options_.epochs,
+                            index, batches.size(),
+                            checkpoint_epoch_ == 0 || options_.checkpoint.empty()
+                                ? std::string("no checkpoint was written")
+                                : fmt::format("the last checkpoint is {}, after epoch {}", options_.checkpoint,
+                                              checkpoint_epoch_)),
+                options_.checkpoint.empty() ? 0 : checkpoint_epoch_);
+        }
         const char* phase = "forward pass";
         double value = 0;
         try {
@@ -198,12 +210,19 @@ double Trainer<T>::train_epoch(const nn::Dataset& train, int epoch) {
         }
         total += value * double(batch.x.shape(0));
         seen += batch.x.shape(0);
+        std::span<const LossTerm> terms = model_.loss_terms();
+        for (std::size_t t = 0; t < terms.size() && t < term_sums_.size(); ++t) {
+            term_sums_[t] += terms[t].value * double(batch.x.shape(0));
+        }
         ++index;
         ++batches_done_;
         if (now() - last_print > 0.2) {
             last_print = now();
             progress(epoch, index, batches.size(), total / double(seen), false);
         }
+    }
+    for (double& sum : term_sums_) {
+        sum /= double(seen);
     }
     return total / double(seen);
 }
@@ -303,7 +322,8 @@ template <class T>
 std::string Trainer<T>::save_extra(const History& history) {
     nlohmann::json extra = {{"epoch", history.epochs.back().epoch},
                             {"history", nlohmann::json::parse(history.to_json())}};
-    NoiseSource* noise = noise_of(model_);
+    extra["run"] = nlohmann::json::parse(options_.run);
+    NoiseSource* noise = model_.noise_source();
     if (noise != nullptr && !noise->fixed()) {
         std::ostringstream state;
         state << noise->draw();  // not fixed: draw() is the generator as it stands
@@ -316,7 +336,7 @@ template <class T>
 void Trainer<T>::restore_extra(const std::string& config_text, History& history) {
     nlohmann::json extra = nlohmann::json::parse(config_text).at("extra");
     history = History::from_json(extra.at("history").dump());
-    NoiseSource* noise = noise_of(model_);
+    NoiseSource* noise = model_.noise_source();
     if (noise != nullptr && !noise->fixed() && extra.contains("noise")) {
         std::mt19937_64 state;
         std::istringstream text(extra.at("noise").get<std::string>());
@@ -330,6 +350,50 @@ void Trainer<T>::restore_extra(const std::string& config_text, History& history)
 }
 
 template <class T>
+void Trainer<T>::write_checkpoint(const History& history, const std::vector<Array<T>>& best) {
+    auto params = model_.named_parameters();
+    nn::NamedArrays<T> arrays;
+    if (!best.empty() && history.best_epoch != history.epochs.back().epoch) {
+        for (std::size_t i = 0; i < params.size(); ++i) {
+            arrays.emplace_back("best/" + params[i].name, best[i]);
+        }
+    }
+    nn::save_checkpoint<T>(options_.checkpoint, model_, optimizer_.get(), describe_model(model_), save_extra(history),
+                           arrays);
+    checkpoint_epoch_ = history.epochs.back().epoch;
+    checkpoint_time_ = now();
+}
+
+// One CSV line per epoch, in the variant's order of terms; `header` starts the file afresh.
+template <class T>
+void Trainer<T>::append_history(const EpochRecord& r, bool header) {
+    std::span<const LossTerm> terms = model_.loss_terms();
+    std::string text;
+    if (header) {
+        text = "epoch,train_loss,validation_loss,validation_mse,seconds";
+        for (const LossTerm& t : terms) {
+            text += fmt::format(",{}", t.name);
+        }
+        text += '\n';
+    }
+    text += fmt::format("{},{:.17g},{:.17g},{:.17g},{:.6f}", r.epoch, r.train_loss, r.validation_loss, r.validation_mse,
+                        r.seconds);
+    for (const LossTerm& t : terms) {
+        auto it = std::find_if(r.terms.begin(), r.terms.end(), [&](const auto& p) { return p.first == t.name; });
+        text += it == r.terms.end() ? std::string(",") : fmt::format(",{:.17g}", it->second);
+    }
+    text += '\n';
+    std::FILE* f = std::fopen(options_.history.c_str(), header ? "w" : "a");
+    if (f == nullptr) {
+        nn::detail::throw_file_error(fmt::format("history {}: cannot open: {}", options_.history, std::strerror(errno)));
+    }
+    bool written = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+    if (std::fclose(f) != 0 || !written) {
+        nn::detail::throw_file_error(fmt::format("history {}: cannot write: {}", options_.history, std::strerror(errno)));
+    }
+}
+
+template <class T>
 History Trainer<T>::fit(const nn::Dataset& train, const nn::Dataset* validation) {
     nn::FlushDenormals ftz;
     CheckNumerics checking(options_.check_numerics);
@@ -339,10 +403,24 @@ History Trainer<T>::fit(const nn::Dataset& train, const nn::Dataset* validation)
     // its own ("best/<name>"), so that a resumed run ends with the weights an unbroken one would.
     std::vector<Array<T>> best;
     auto params = model_.named_parameters();
+    checkpoint_epoch_ = 0;
     if (!options_.resume.empty()) {
         nn::load_checkpoint<T>(options_.resume, model_, optimizer_.get());
         restore_extra(nn::read_checkpoint_config(options_.resume), history);
         first = static_cast<int>(history.epochs.size());
+        if (history.stopped_early) {
+            tapegrad::detail::throw_value_error(fmt::format(
+                "trainer: {} stopped early after epoch {} (no better validation MSE for {} epochs): nothing to "
+                "train", options_.resume, first, first - history.best_epoch));
+        }
+        if (first >= options_.epochs) {
+            tapegrad::detail::throw_value_error(
+                fmt::format("trainer: {} has done {} epochs, and {} {} asked for: nothing to train", options_.resume,
+                            first, options_.epochs, options_.epochs == 1 ? "was" : "were"));
+        }
+        if (options_.resume == options_.checkpoint) {
+            checkpoint_epoch_ = first;
+        }
         if (options_.restore_best && history.best_epoch > 0 && history.best_epoch == first) {
             for (const auto& p : params) {
                 best.push_back(p.var.value());
@@ -367,7 +445,9 @@ History Trainer<T>::fit(const nn::Dataset& train, const nn::Dataset* validation)
         }
     }
     started_ = now();
+    checkpoint_time_ = started_;
     batches_done_ = 0;
+    term_sums_.assign(model_.loss_terms().size(), 0.0);
     std::size_t per_epoch = (train.size() + options_.batch_size - 1) / options_.batch_size;
     batches_total_ = per_epoch * static_cast<std::size_t>(std::max(options_.epochs - first, 0));
     // Without a validation part, the MSE watched is measured on the first training rows, at most
@@ -381,12 +461,22 @@ History Trainer<T>::fit(const nn::Dataset& train, const nn::Dataset* validation)
     if (!options_.checkpoint.empty()) {
         nn::detail::remove_stale_temporaries(options_.checkpoint);  // left by runs killed mid-write
     }
+    // The CSV starts again from what the checkpoint holds: epochs after it were lost with the run.
+    if (!options_.history.empty()) {
+        for (std::size_t e = 0; e < history.epochs.size(); ++e) {
+            append_history(history.epochs[e], e == 0);
+        }
+    }
     // Early stopping counts on from where the checkpoint left off.
     int since_best = history.best_epoch > 0 ? first - history.best_epoch : 0;
     for (int epoch = first; epoch < options_.epochs && !history.stopped_early; ++epoch) {
         double start = now();
         EpochRecord record{.epoch = epoch + 1};
         record.train_loss = train_epoch(train, epoch);
+        std::span<const LossTerm> terms = model_.loss_terms();
+        for (std::size_t t = 0; t < terms.size() && t < term_sums_.size(); ++t) {
+            record.terms.emplace_back(std::string(terms[t].name), term_sums_[t]);
+        }
         const nn::Dataset& watched = validation != nullptr ? *validation : train_sample;
         std::tie(record.validation_loss, record.validation_mse) = evaluate(watched, epoch, validation != nullptr);
         record.seconds = now() - start;
@@ -397,20 +487,27 @@ History Trainer<T>::fit(const nn::Dataset& train, const nn::Dataset* validation)
             history.best_validation_mse = record.validation_mse;
             since_best = 0;
             if (options_.restore_best) {
-                best.clear();
-                for (const auto& p : params) {
-                    best.push_back(p.var.value());
+                best.resize(params.size());
+                for (std::size_t i = 0; i < params.size(); ++i) {
+                    best[i] = params[i].var.value();
                 }
             }
         } else if (options_.patience > 0 && ++since_best >= options_.patience) {
             history.stopped_early = true;
         }
+        bool last = record.epoch == options_.epochs || history.stopped_early;
         if (options_.log != nullptr) {
             progress(record.epoch, per_epoch, per_epoch, record.train_loss, true);
-            fmt::print(*options_.log, "epoch {:3}/{}  train loss {:.6f}  {} loss {:.6f}  {} MSE {:.6f}  {:.2f} s{}\n",
-                       record.epoch, options_.epochs, record.train_loss, validation ? "validation" : "train",
-                       record.validation_loss, validation ? "validation" : "train", record.validation_mse,
-                       record.seconds, history.stopped_early ? "  (stopping: no improvement)" : "");
+            if (last || epoch == first || options_.log_every <= 1 || record.epoch % options_.log_every == 0) {
+                std::string extra;
+                for (const auto& [name, value] : record.terms) {
+                    extra += fmt::format("  {} {:.4g}", name, value);
+                }
+                fmt::print(*options_.log, "epoch {:3}/{}  train loss {:.6f}  {} loss {:.6f}  {} MSE {:.6f}{}  {:.2f} s{}\n",
+                           record.epoch, options_.epochs, record.train_loss, validation ? "validation" : "train",
+                           record.validation_loss, validation ? "validation" : "train", record.validation_mse, extra,
+                           record.seconds, history.stopped_early ? "  (stopping: no improvement)" : "");
+            }
         }
         // A diverged run stops here rather than overwrite the last finite checkpoint with NaN.
         if (auto bad = nonfinite_parameter()) {
@@ -420,15 +517,14 @@ History Trainer<T>::fit(const nn::Dataset& train, const nn::Dataset* validation)
                 record.epoch, options_.epochs, *bad, record.train_loss,
                 options_.checkpoint.empty() ? "" : fmt::format("; {} was not overwritten", options_.checkpoint)));
         }
-        if (!options_.checkpoint.empty()) {
-            nn::NamedArrays<T> arrays;
-            if (!best.empty() && history.best_epoch != record.epoch) {
-                for (std::size_t i = 0; i < params.size(); ++i) {
-                    arrays.emplace_back("best/" + params[i].name, best[i]);
-                }
-            }
-            nn::save_checkpoint<T>(options_.checkpoint, model_, optimizer_.get(), describe_model(model_),
-                                   save_extra(history), arrays);
+        if (!options_.history.empty()) {
+            append_history(record, record.epoch == 1);
+        }
+        bool by_epochs = options_.checkpoint_every > 0 && record.epoch - checkpoint_epoch_ >= options_.checkpoint_every;
+        bool by_time = options_.checkpoint_seconds > 0 && now() - checkpoint_time_ >= options_.checkpoint_seconds;
+        bool always = options_.checkpoint_every <= 0 && options_.checkpoint_seconds <= 0;
+        if (!options_.checkpoint.empty() && (last || by_epochs || by_time || always)) {
+            write_checkpoint(history, best);
         }
     }
     if (options_.restore_best && !best.empty()) {

@@ -60,6 +60,9 @@ Var<T> VariationalAutoencoder<T>::loss(const Var<T>& x) {
     Var<T> total = reconstruction + kl;
     last_kl_ = kl.item();
     last_elbo_ = -total.item();
+    terms_[0].value = reconstruction.item();
+    terms_[1].value = last_kl_;
+    terms_[2].value = last_elbo_;
     return total;
 }
 

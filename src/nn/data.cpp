@@ -103,6 +103,7 @@ Dataset select_rows(const Dataset& data, const std::vector<std::size_t>& rows) {
     }
     Dataset out;
     out.name = data.name;
+    out.class_names = data.class_names;
     copy_rows(data, rows, out.x, out.labels);
     return out;
 }

@@ -47,6 +47,8 @@ Dataset fashion_mnist(const std::string& split) {
     }
     Dataset data = read_idx(images, labels);
     data.name = "fashion-mnist/" + split;
+    data.class_names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                        "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
     return data;
 }
 

@@ -186,3 +186,54 @@ TEST_CASE("a loss that takes a gradient inside is checked too: finite difference
     CHECK(report);
     CHECK(report.evaluations == gradcheck_cost(params) + 1);  // the one evaluation that found out
 }
+
+// The rule is atol + rtol * |numeric|, not atol alone: f = sum(10 x) has gradient 10 everywhere, and a
+// backward scaled by 1 + d is off by 10 d, which rtol 1e-3 forgives up to d = 1e-3 and no further.
+TEST_CASE("the relative tolerance counts: an error above atol passes within rtol of the value, and fails beyond") {
+    Var<double> x = test::random_param<double>({3}, 5, "x");
+    Var<double> ten(Array<double>({10.0, 10.0, 10.0}));
+    auto f = [&] { return sum(x * ten); };
+    auto params = std::vector<Var<double>>{x};
+    {
+        FaultScope fault({.op = "mul", .kind = FaultKind::scale, .input = 0, .factor = 1 + 5e-5});
+        GradcheckReport within = gradcheck(f, params);  // off by 5e-4: above atol 1e-5, below 1e-5 + 1e-2
+        CAPTURE(within.str());
+        CHECK(within);
+        CHECK(within["x"].max_abs_error > 1e-4);
+        GradcheckReport atol_alone = gradcheck(f, params, {.rtol = 0});
+        CHECK_FALSE(atol_alone);
+    }
+    {
+        FaultScope fault({.op = "mul", .kind = FaultKind::scale, .input = 0, .factor = 1 + 2e-3});
+        GradcheckReport beyond = gradcheck(f, params);  // off by 2e-2 > 1e-5 + 1e-2
+        CHECK_FALSE(beyond);
+        CHECK(beyond["x"].failed == 3);
+    }
+}
+
+TEST_CASE("options that cannot check are refused, and a check of nothing never passes") {
+    Model m;
+    auto params = m.params();
+    for (double eps : {0.0, -1e-6, std::nan(""), std::numeric_limits<double>::infinity()}) {
+        CAPTURE(eps);
+        CHECK_THROWS_AS(gradcheck(m.loss(), params, {.eps = eps}), ValueError);
+    }
+    CHECK_THROWS_WITH_AS(gradcheck(m.loss(), params, {.eps = 0}), "gradcheck: eps must be a finite number above 0, got 0",
+                         ValueError);
+    CHECK_THROWS_WITH_AS(gradcheck(m.loss(), params, {.atol = -1}),
+                         "gradcheck: atol and rtol must be finite numbers from 0, got -1 and 0.001", ValueError);
+    CHECK_THROWS_AS(gradcheck(m.loss(), params, {.rtol = -1e-3}), ValueError);
+    CHECK_THROWS_WITH_AS(gradcheck(m.loss(), params, {.fast = true, .directions = 0}),
+                         "gradcheck: fast mode needs at least 1 direction per input, got 0", ValueError);
+    CHECK_THROWS_AS(gradgradcheck(m.loss(), params, {.eps = 0}), ValueError);
+
+    GradcheckReport none = gradcheck(m.loss(), std::span<const Var<double>>());
+    CHECK_FALSE(none);
+    CHECK(none.checked == 0);
+    CHECK(none.str().rfind("gradcheck failed: it checked nothing (0 inputs with no elements)", 0) == 0);
+    Var<double> empty = Var<double>::parameter(xt::zeros<double>(Shape{0}), "empty");
+    GradcheckReport nothing = gradcheck([&] { return sum(empty) + sum(m.w); }, {empty});
+    CHECK_FALSE(nothing);
+    CHECK(nothing.str().rfind("gradcheck failed: it checked nothing", 0) == 0);
+    CHECK(nlohmann::json::parse(nothing.json())["passed"] == false);
+}

@@ -1,6 +1,8 @@
 // Gradient checks: the analytic gradient of a scalar function against central differences, in double.
 //
 // An element passes when |analytic - numeric| <= atol + rtol * |numeric| (PyTorch's rule and defaults).
+// A check that compared no element fails, and options that cannot check (eps not above 0, a negative
+// tolerance, fast mode with no direction) are a ValueError.
 // The report names each input, its worst element's index, both values there, and the largest absolute
 // and relative errors; it prints, converts to bool for doctest's CHECK, and writes JSON. Where a finite
 // difference straddles a kink (relu at 0, abs, clamp bounds, maximum at ties) the report says so and
@@ -56,6 +58,7 @@ struct GradcheckReport {
     double atol = 0;
     double rtol = 0;
     std::size_t evaluations = 0;  // calls of the function
+    std::size_t checked = 0;      // elements (directions) compared over all inputs: 0 never passes
     double seconds = 0;
     std::vector<InputCheck> inputs;
 

@@ -14,7 +14,9 @@
 #include <cstdint>
 #include <memory>
 #include <random>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tapegrad/nn/init.hpp"
@@ -39,6 +41,33 @@ struct AutoencoderConfig {
     static AutoencoderConfig from_json(const std::string& text);
 };
 
+// The random numbers of a stochastic variant (corruption, the variational noise): fresh at every draw,
+// or, when fixed, the same at every draw, which is what a gradient check of the loss needs.
+class NoiseSource {
+public:
+    explicit NoiseSource(std::uint64_t seed) : seed_(seed), rng_(seed) {}
+    void fix(bool on) { fixed_ = on; }
+    bool fixed() const { return fixed_; }
+    std::uint64_t seed() const { return seed_; }
+    std::mt19937_64& draw() {
+        if (fixed_) {
+            rng_.seed(seed_);
+        }
+        return rng_;
+    }
+
+private:
+    std::uint64_t seed_;
+    bool fixed_ = false;
+    std::mt19937_64 rng_;
+};
+
+// A named part of the last loss(), beside its total: what a variant's penalty is doing.
+struct LossTerm {
+    std::string_view name;
+    double value = 0;
+};
+
 template <class T>
 class Autoencoder : public nn::Module<T> {
 public:
@@ -59,6 +88,13 @@ public:
     virtual std::string variant() const { return "vanilla"; }
     // The variant's own options as JSON text ("{}" for vanilla).
     virtual std::string options_json() const { return "{}"; }
+    // The parts of the last loss() (sparse: the mean code activation and its KL against rho; contractive:
+    // the Jacobian's squared norm; variational: the KL and the ELBO), for progress lines and metrics.
+    // Empty when the loss is the reconstruction's MSE alone. Recorded without allocating.
+    virtual std::span<const LossTerm> loss_terms() const { return {}; }
+    // The generator the loss draws from (the denoising corruption, the variational sample), or nullptr:
+    // the trainer checkpoints its state, gradient checks fix it.
+    virtual NoiseSource* noise_source() { return nullptr; }
     std::string describe() const override;
 
     nn::Sequential<T>& encoder() { return *encoder_; }
@@ -70,31 +106,11 @@ protected:
 
 private:
     void build(std::size_t encoder_output);
+    void check_memory(std::size_t encoder_output) const;
 
     AutoencoderConfig config_;
     nn::Sequential<T>* encoder_ = nullptr;
     nn::Sequential<T>* decoder_ = nullptr;
-};
-
-// The random numbers of a stochastic variant (corruption, the variational noise): fresh at every draw,
-// or, when fixed, the same at every draw, which is what a gradient check of the loss needs.
-class NoiseSource {
-public:
-    explicit NoiseSource(std::uint64_t seed) : seed_(seed), rng_(seed) {}
-    void fix(bool on) { fixed_ = on; }
-    bool fixed() const { return fixed_; }
-    std::uint64_t seed() const { return seed_; }
-    std::mt19937_64& draw() {
-        if (fixed_) {
-            rng_.seed(seed_);
-        }
-        return rng_;
-    }
-
-private:
-    std::uint64_t seed_;
-    bool fixed_ = false;
-    std::mt19937_64 rng_;
 };
 
 // A decoder layer that reuses an encoder layer's weight transposed: y = x W^T + b.

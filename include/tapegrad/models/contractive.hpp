@@ -3,6 +3,8 @@
 // through a backward pass recorded with create_graph: one per latent unit.
 #pragma once
 
+#include <array>
+
 #include "tapegrad/models/autoencoder.hpp"
 
 namespace tapegrad::models {
@@ -20,9 +22,11 @@ public:
     Var<T> jacobian_penalty(const Var<T>& x);
     std::string variant() const override { return "contractive"; }
     std::string options_json() const override;
+    std::span<const LossTerm> loss_terms() const override { return terms_; }
 
 private:
     ContractiveOptions options_;
+    std::array<LossTerm, 2> terms_{{{"reconstruction_mse"}, {"jacobian_sq_norm"}}};
 };
 
 extern template class ContractiveAutoencoder<float>;

@@ -37,6 +37,7 @@ public:
     std::string variant() const override { return "denoising"; }
     std::string options_json() const override;
     NoiseSource& noise() { return noise_; }
+    NoiseSource* noise_source() override { return &noise_; }
 
 private:
     void corrupt_in_place(T* v, std::size_t n);

@@ -4,6 +4,8 @@
 // activation is a sigmoid.
 #pragma once
 
+#include <array>
+
 #include "tapegrad/models/autoencoder.hpp"
 
 namespace tapegrad::models {
@@ -21,10 +23,12 @@ public:
     Var<T> loss(const Var<T>& x) override;
     std::string variant() const override { return "sparse"; }
     std::string options_json() const override;
+    std::span<const LossTerm> loss_terms() const override { return terms_; }
 
 private:
     SparseOptions options_;
     std::vector<Var<T>> weights_;  // what the decay covers: every weight, no bias
+    std::array<LossTerm, 4> terms_{{{"reconstruction_mse"}, {"mean_code_activation"}, {"sparsity_kl"}, {"weight_decay"}}};
 };
 
 extern template class SparseAutoencoder<float>;

@@ -1,5 +1,14 @@
 // Trainer: mini-batch training of an autoencoder with a validation split, early stopping, a metrics
-// history, progress on the terminal and a checkpoint after every epoch, from which a run resumes.
+// history, progress on the terminal and checkpoints from which a run resumes.
+//
+// Checkpoints: written after an epoch when `checkpoint_every` epochs or `checkpoint_seconds` seconds have
+// passed since the last one, and after the last epoch. Each holds the whole history, so writing one
+// after every epoch of a long run of tiny epochs would cost time quadratic in the epochs: by time, a
+// 20000-epoch run writes a few. The history also goes, one line per epoch as it ends, to a CSV file
+// (`history`), which costs an append.
+//
+// Stopping (`stop`, set from a SIGINT handler): the run stops after the batch in progress with a
+// TrainingInterrupted that says which epoch was cut and which checkpoint holds the last one written.
 //
 // Resuming: the checkpoint holds the parameters, the optimizer's state, the history, the best epoch's
 // weights when they are not the last epoch's (restore_best) and, for the denoising and variational
@@ -18,6 +27,7 @@
 // the last finite epoch.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <iosfwd>
 #include <memory>
@@ -53,6 +63,24 @@ struct TrainerOptions {
     std::string resume{};              // a checkpoint of this same run to continue from, when not empty
     bool check_numerics = false;       // stop at the first op that makes NaN or Inf, naming it and the step
     std::ostream* log = nullptr;       // progress and per-epoch lines; nullptr: silent
+    int checkpoint_every = 0;          // epochs between checkpoints; 0: by time alone
+    double checkpoint_seconds = 10;    // seconds between checkpoints; 0: by epochs alone (both 0: each epoch)
+    std::string history{};             // a CSV file that gets one line per epoch, when not empty
+    int log_every = 1;                 // print every this many epochs' line (and the first, the last)
+    const std::atomic<bool>* stop = nullptr;  // when it turns true, stop after the batch in progress
+    std::string run = "{}";            // JSON text the caller keeps in the checkpoint (extra.run): data, scaling
+};
+
+// The run was stopped through TrainerOptions::stop. what() says where, and where the last checkpoint is.
+class TrainingInterrupted : public Error {
+public:
+    TrainingInterrupted(std::string message, int checkpoint_epoch)
+        : Error(std::move(message)), checkpoint_epoch_(checkpoint_epoch) {}
+    // The epoch the checkpoint on disk ends with (0: none was written).
+    int checkpoint_epoch() const { return checkpoint_epoch_; }
+
+private:
+    int checkpoint_epoch_;
 };
 
 struct EpochRecord {
@@ -61,6 +89,8 @@ struct EpochRecord {
     double validation_loss = 0;  // the variant's objective on the validation split
     double validation_mse = 0;   // plain reconstruction MSE there: what early stopping watches
     double seconds = 0;
+    // The variant's loss terms (Autoencoder::loss_terms) averaged over the epoch's training batches.
+    std::vector<std::pair<std::string, double>> terms{};
 };
 
 struct History {
@@ -97,6 +127,8 @@ private:
     [[noreturn]] void rethrow_numeric(const NumericError& e, const std::string& where, const nn::Batch& batch,
                                       const nn::Dataset& part, bool training) const;
     std::string save_extra(const History& history);
+    void write_checkpoint(const History& history, const std::vector<Array<T>>& best);
+    void append_history(const EpochRecord& record, bool header);
     void restore_extra(const std::string& config, History& history);
 
     Autoencoder<T>& model_;
@@ -105,6 +137,9 @@ private:
     double started_ = 0;           // seconds since the epoch (steady clock) when fit began
     std::size_t batches_done_ = 0;
     std::size_t batches_total_ = 0;
+    int checkpoint_epoch_ = 0;     // the epoch of the last checkpoint written or resumed from
+    double checkpoint_time_ = 0;   // when it was written
+    std::vector<double> term_sums_;  // this epoch's loss terms, summed over samples
     bool terminal_ = false;
     const nn::Dataset* given_ = nullptr;  // what fit(data) split, to find a bad row in it
 };

@@ -4,6 +4,8 @@
 // averaged over the batch. encode() gives the mean, so reconstructions and codes are deterministic.
 #pragma once
 
+#include <array>
+
 #include "tapegrad/models/autoencoder.hpp"
 
 namespace tapegrad::models {
@@ -31,12 +33,15 @@ public:
     std::string variant() const override { return "variational"; }
     std::string options_json() const override;
     NoiseSource& noise() { return noise_; }
+    NoiseSource* noise_source() override { return &noise_; }
+    std::span<const LossTerm> loss_terms() const override { return terms_; }
 
 private:
     VariationalOptions options_;
     NoiseSource noise_;
     double last_elbo_ = 0;
     double last_kl_ = 0;
+    std::array<LossTerm, 3> terms_{{{"reconstruction"}, {"kl"}, {"elbo"}}};
 };
 
 extern template class VariationalAutoencoder<float>;

@@ -14,6 +14,7 @@ struct Dataset {
     Array<float> x;                    // (N, D)
     std::vector<std::int64_t> labels;  // one per row, or empty when the data has none
     std::string name;                  // "digits", "fashion-mnist/train", or the file's path
+    std::vector<std::string> class_names{};  // the name of label k, when the data set has names
 
     std::size_t size() const { return x.dimension() == 2 ? x.shape(0) : 0; }
     std::size_t dim() const { return x.dimension() == 2 ? x.shape(1) : 0; }
