@@ -8,8 +8,8 @@
 #include "common.hpp"
 #include "report.hpp"
 #include "tapegrad/autodiff/gradcheck.hpp"
-#include "tapegrad/models/denoising.hpp"
-#include "tapegrad/models/variational.hpp"
+#include "run.hpp"
+#include "tapegrad/models/factory.hpp"
 #include "tapegrad/nn/data.hpp"
 #include "tapegrad/nn/npz.hpp"
 
@@ -17,15 +17,12 @@ namespace tapegrad::tools {
 
 namespace {
 
-// The variants that draw noise in their loss draw the same noise at every evaluation, so that the loss
-// is a function of the parameters alone.
+// A variant that draws noise in its loss draws the same noise at every evaluation (from its seed), so
+// that the loss is a function of the parameters alone.
 template <class T>
 void fix_noise(models::Autoencoder<T>& model) {
-    if (auto* d = dynamic_cast<models::DenoisingAutoencoder<T>*>(&model)) {
-        d->noise().fix(true);
-    }
-    if (auto* v = dynamic_cast<models::VariationalAutoencoder<T>*>(&model)) {
-        v->noise().fix(true);
+    if (models::NoiseSource* noise = model.noise_source()) {
+        noise->fix(true);
     }
 }
 
@@ -66,27 +63,50 @@ struct GradArgs {
     std::string checkpoint;
     DataOptions data;
     std::size_t batch = 32;
+    std::string dtype = "float32";
     std::string out = "grad.npz";
+    const CLI::App* app = nullptr;
 };
 
-int run_grad(const GradArgs& args) {
-    auto model = load_model<float>(args.checkpoint);
+// The checkpoint's model in T: float as trained, or double with the float weights widened.
+template <class T>
+std::shared_ptr<models::Autoencoder<T>> model_in(const std::string& checkpoint) {
+    auto trained = load_model<float>(checkpoint);
+    if constexpr (std::is_same_v<T, float>) {
+        return trained;
+    } else {
+        auto model = models::model_from_description<double>(models::describe_model(*trained));
+        auto from = trained->named_parameters();
+        auto to = model->named_parameters();
+        for (std::size_t i = 0; i < to.size(); ++i) {
+            to[i].var.mutable_value() = xt::cast<double>(from[i].var.value());
+        }
+        return model;
+    }
+}
+
+template <class T>
+int write_grad(const GradArgs& args) {
+    auto model = model_in<T>(args.checkpoint);
     fix_noise(*model);
-    Split split = load_split(args.data);
+    CheckpointRecord record = CheckpointRecord::read(args.checkpoint);
+    nlohmann::json scaling;
+    DataOptions data = data_for(*args.app, args.data, record, scaling);
+    Split split = load_split(data, scaling);
     std::vector<std::size_t> rows(std::min(args.batch, split.test.size()));
     std::iota(rows.begin(), rows.end(), std::size_t{0});
-    Array<float> x = nn::select_rows(split.test, rows).x;
+    Array<T> x = xt::cast<T>(nn::select_rows(split.test, rows).x);
     model->zero_grad();
-    Var<float> loss = model->loss(Var<float>(x));
+    Var<T> loss = model->loss(Var<T>(x));
     loss.backward();
-    std::vector<nn::NpzEntry> entries = {{"loss", Array<double>(xt::xarray<double>(loss.item()))}, {"x", x}};
+    std::vector<nn::NpzEntry> entries = {{"loss", Array<double>(xt::xarray<double>(double(loss.item())))}, {"x", x}};
     for (const auto& p : model->named_parameters()) {
         entries.push_back({"param/" + p.name, p.var.value()});
         entries.push_back({"grad/" + p.name, p.var.grad().value()});
     }
     nn::write_npz(args.out, entries);
-    fmt::print("loss {:.8g} on the first {} test rows of {}; wrote {} (loss, x, param/<name>, grad/<name>)\n",
-               loss.item(), rows.size(), args.data.data, args.out);
+    fmt::print("loss {:.17g} on the first {} test rows of {} in {}; wrote {} (loss, x, param/<name>, grad/<name>)\n",
+               double(loss.item()), rows.size(), data.data, args.dtype, args.out);
     return 0;
 }
 
@@ -96,25 +116,39 @@ Command add_gradcheck(CLI::App& app) {
     auto args = std::make_shared<GradcheckArgs>();
     args->model.activation = "tanh";
     add_model_options(app, args->model);
-    app.add_option("--input", args->input, "input size when --dims is not given")->capture_default_str();
-    app.add_option("--batch", args->batch, "rows of the random batch")->check(positive)->capture_default_str();
+    app.add_option("--input", args->input, "input size when --dims is not given")
+        ->check(positive_whole)
+        ->capture_default_str();
+    app.add_option("--batch", args->batch, "rows of the random batch")->check(positive_whole)->capture_default_str();
     app.add_flag("--fast", args->check.fast, "random directional derivatives instead of every element");
     app.add_option("--directions", args->check.directions, "directions per parameter in fast mode")
+        ->check(positive_whole)
         ->capture_default_str();
-    app.add_option("--eps", args->check.eps, "finite-difference step")->capture_default_str();
-    app.add_option("--atol", args->check.atol, "absolute tolerance")->capture_default_str();
-    app.add_option("--rtol", args->check.rtol, "relative tolerance")->capture_default_str();
+    app.add_option("--eps", args->check.eps, "finite-difference step")->check(positive)->capture_default_str();
+    app.add_option("--atol", args->check.atol, "absolute tolerance")->check(non_negative)->capture_default_str();
+    app.add_option("--rtol", args->check.rtol, "relative tolerance")->check(non_negative)->capture_default_str();
     app.add_option("--json", args->json, "write the report as JSON to this file");
+    app.footer("The loss's noise (the denoising corruption, the variational sample) is drawn from the model's "
+                 "seed and is the same at every evaluation.");
     return [args] { return run_gradcheck(*args); };
 }
 
 Command add_grad(CLI::App& app) {
     auto args = std::make_shared<GradArgs>();
+    args->app = &app;
     app.add_option("--checkpoint", args->checkpoint, "a checkpoint written by tapegrad train")->required();
     add_data_options(app, args->data);
-    app.add_option("--batch", args->batch, "the first N rows of the test split")->check(positive)->capture_default_str();
+    app.add_option("--batch", args->batch, "the first N rows of the test split")
+        ->check(positive_whole)
+        ->capture_default_str();
+    app.add_option("--dtype", args->dtype, "float32 as trained, or float64 with the weights widened")
+        ->check(CLI::IsMember({"float32", "float64"}))
+        ->capture_default_str();
     app.add_option("--out", args->out, "the .npz to write")->capture_default_str();
-    return [args] { return run_grad(*args); };
+    app.footer("The data, its split and its scaling are the checkpoint's own unless given. The loss's noise (the "
+                 "denoising corruption, the variational sample) is drawn from the model's seed, as gradcheck draws "
+                 "it: the same at every call.");
+    return [args] { return args->dtype == "float64" ? write_grad<double>(*args) : write_grad<float>(*args); };
 }
 
 }  // namespace tapegrad::tools

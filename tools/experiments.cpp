@@ -22,25 +22,29 @@ struct ExperimentArgs {
     ModelOptions model;
     models::TrainerOptions trainer{.epochs = 30, .batch_size = 64, .lr = 1e-2};
     std::string out;
+    bool overwrite = false;
 };
 
 void add_training_options(CLI::App& app, ExperimentArgs& args) {
     add_data_options(app, args.data);
     add_model_options(app, args.model);
-    app.add_option("--epochs", args.trainer.epochs, "training epochs")->capture_default_str();
-    app.add_option("--batch-size", args.trainer.batch_size, "mini-batch size")->capture_default_str();
-    app.add_option("--lr", args.trainer.lr, "learning rate (Adam)")->capture_default_str();
+    app.add_option("--epochs", args.trainer.epochs, "training epochs")->check(positive_whole)->capture_default_str();
+    app.add_option("--batch-size", args.trainer.batch_size, "mini-batch size")
+        ->check(positive_whole)
+        ->capture_default_str();
+    app.add_option("--lr", args.trainer.lr, "learning rate (Adam)")->check(positive)->capture_default_str();
     app.add_option("--out", args.out, "folder for metrics.json and figures")->capture_default_str();
+    add_overwrite_option(app, args.overwrite);
 }
 
-std::shared_ptr<models::Autoencoder<float>> train_model(const ExperimentArgs& args, const nn::Dataset& train,
-                                                        std::size_t latent) {
+std::shared_ptr<models::Autoencoder<float>> train_model(const ExperimentArgs& args, const Split& split,
+                                                        const nn::Dataset& train, std::size_t latent) {
     ModelOptions o = args.model;
     o.latent = latent;
     if (!o.dims.empty()) {
         o.dims.back() = latent;
     }
-    auto model = build_model<float>(o, train.dim());
+    auto model = build_model<float>(o, train.dim(), split.low, split.high);
     models::Trainer<float>(*model, args.trainer).fit(train);
     return model;
 }
@@ -51,18 +55,31 @@ struct CompareArgs : ExperimentArgs {
 
 int run_compare(const CompareArgs& args) {
     Split split = load_split(args.data);
+    for (std::size_t latent : args.latents) {
+        if (latent > split.train.dim()) {
+            tapegrad::detail::throw_value_error(
+                fmt::format("compare: --latents {}: a code of {} units is no compression of {} features", latent,
+                            latent, split.train.dim()));
+        }
+    }
+    claim_out("compare", args.out, {"metrics.json", "rate_distortion.png"}, args.overwrite);
     std::filesystem::create_directories(args.out);
     fmt::print("rate-distortion on {}: {} autoencoder ({} epochs each) beside PCA\n", args.data.data,
                args.model.variant, args.trainer.epochs);
     fmt::print("{:>7} {:>16} {:>12} {:>12}\n", "latent", "autoencoder MSE", "PCA MSE", "AE / PCA");
+    double mean_mse = mean_baseline_mse(split.train, split.test);
     nlohmann::json rows = nlohmann::json::array();
     models::Series ae{"autoencoder", {}, {}};
     models::Series pca{"PCA", {}, {}};
     for (std::size_t latent : args.latents) {
-        auto model = train_model(args, split.train, latent);
+        auto model = train_model(args, split, split.train, latent);
         double ae_mse = xt::mean(model->reconstruction_error(split.test.x))();
         double pca_value = pca_mse(split.train, split.test, latent);
-        fmt::print("{:>7} {:>16.6f} {:>12.6f} {:>12.3f}\n", latent, ae_mse, pca_value, ae_mse / pca_value);
+        // With as many components as features PCA reconstructs exactly: a ratio to its rounding error
+        // would be a meaningless 1e28.
+        bool exact = pca_value <= 1e-12 * mean_mse;
+        fmt::print("{:>7} {:>16.6f} {:>12.6f} {:>12}\n", latent, ae_mse, pca_value,
+                   exact ? std::string("PCA exact") : fmt::format("{:.3f}", ae_mse / pca_value));
         rows.push_back({{"latent", latent}, {"autoencoder_test_mse", ae_mse}, {"pca_test_mse", pca_value}});
         for (auto* s : {&ae, &pca}) {
             s->x.push_back(double(latent));
@@ -76,11 +93,10 @@ int run_compare(const CompareArgs& args) {
     write_json(args.out + "/metrics.json",
                {{"data", args.data.data},
                 {"variant", args.model.variant},
-                {"mean_image_test_mse", mean_baseline_mse(split.train, split.test)},
+                {"mean_image_test_mse", mean_mse},
                 {"rows", rows},
                 {"figure", figure}});
-    fmt::print("mean-image baseline {:.6f}; wrote {}/metrics.json, {}\n", mean_baseline_mse(split.train, split.test),
-               args.out, figure);
+    fmt::print("mean-image baseline {:.6f}; wrote {}/metrics.json, {}\n", mean_mse, args.out, figure);
     return 0;
 }
 
@@ -101,8 +117,9 @@ int run_anomaly(const AnomalyArgs& args) {
                                                         "learn the normal class from",
                                                         normal.size(), args.normal, args.data.data));
     }
+    claim_out("anomaly", args.out, {"metrics.json", "roc.png"}, args.overwrite);
     std::filesystem::create_directories(args.out);
-    auto model = train_model(args, normal, args.model.latent);
+    auto model = train_model(args, split, normal, args.model.latent);
     Array<float> train_scores = model->reconstruction_error(normal.x);
     Array<float> test_scores = model->reconstruction_error(split.test.x);
     std::vector<double> normal_scores(train_scores.begin(), train_scores.end());
@@ -137,9 +154,11 @@ struct PcaArgs {
     DataOptions data;
     std::size_t components = 2;
     std::string out = "runs/pca";
+    bool overwrite = false;
 };
 
 int run_pca(const PcaArgs& args) {
+    claim_out("pca", args.out, {"metrics.json"}, args.overwrite);
     Split split = load_split(args.data);
     models::Pca<double> pca({.components = args.components});
     pca.fit(xt::cast<double>(split.train.x));
@@ -167,7 +186,10 @@ Command add_compare(CLI::App& app) {
     auto args = std::make_shared<CompareArgs>();
     args->out = "runs/compare";
     add_training_options(app, *args);
-    app.add_option("--latents", args->latents, "latent sizes to sweep")->delimiter(',')->capture_default_str();
+    app.add_option("--latents", args->latents, "latent sizes to sweep, each at most the features")
+        ->delimiter(',')
+        ->check(positive_whole)
+        ->capture_default_str();
     return [args] { return run_compare(*args); };
 }
 
@@ -188,9 +210,10 @@ Command add_pca(CLI::App& app) {
     auto args = std::make_shared<PcaArgs>();
     add_data_options(app, args->data);
     app.add_option("--components", args->components, "principal components")
-        ->check(positive)
+        ->check(positive_whole)
         ->capture_default_str();
     app.add_option("--out", args->out, "folder for metrics.json")->capture_default_str();
+    add_overwrite_option(app, args->overwrite);
     return [args] { return run_pca(*args); };
 }
 

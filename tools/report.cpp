@@ -8,53 +8,133 @@
 #include "tapegrad/models/factory.hpp"
 #include "tapegrad/models/figures.hpp"
 #include "tapegrad/models/pca.hpp"
-#include "tapegrad/models/variational.hpp"
 #include "tapegrad/nn/checkpoint.hpp"
 #include "tapegrad/nn/data.hpp"
 
 namespace tapegrad::tools {
 
 void Report::print() const {
+    if (best_epoch > 0 && best_epoch == last_epoch) {
+        fmt::print("weights: epoch {}, the best and the last (validation MSE {:.6f})\n", last_epoch, best_validation_mse);
+    } else if (best_epoch > 0) {
+        fmt::print("weights: the best epoch's, {} of {} (validation MSE {:.6f})\n", best_epoch, last_epoch,
+                   best_validation_mse);
+    }
     fmt::print("test MSE: autoencoder {:.6f} | PCA with {} components {:.6f} | mean image {:.6f}\n", test_mse, latent,
                pca_mse, mean_mse);
-    if (!std::isnan(test_elbo)) {
-        fmt::print("test ELBO per sample: {:.4f}\n", test_elbo);
+    if (!std::isnan(last_test_mse)) {
+        fmt::print("test MSE at the last epoch's weights (epoch {}): autoencoder {:.6f}\n", last_epoch, last_test_mse);
+    }
+    if (!terms.empty()) {
+        std::string text;
+        for (const auto& [name, value] : terms) {
+            text += fmt::format("{}{} {:.6g}", text.empty() ? "" : ", ", name, value);
+            if (name == "elbo") {
+                fmt::print("test ELBO per sample: {:.4f}\n", value);
+            }
+        }
+        fmt::print("test loss terms: {}\n", text);
     }
     if (collapsed()) {
         fmt::print("warning: the autoencoder does no better than the mean image: it has likely collapsed to one "
                    "output (try a lower learning rate, another activation or initialiser)\n");
+    } else if (worse_than_pca()) {
+        fmt::print("warning: the autoencoder does worse than PCA with as many components ({:.6f} against {:.6f}): "
+                   "train longer, or change its options (tapegrad variants lists them)\n",
+                   test_mse, pca_mse);
     }
 }
 
 nlohmann::json Report::to_json() const {
-    nlohmann::json j = {{"variant", variant},       {"latent", latent},     {"test_mse", test_mse},
-                        {"pca_test_mse", pca_mse},  {"mean_image_test_mse", mean_mse}, {"collapsed", collapsed()}};
-    if (!std::isnan(test_elbo)) {
-        j["test_elbo"] = test_elbo;
+    nlohmann::json j = {{"variant", variant},         {"latent", latent},
+                        {"test_mse", test_mse},       {"pca_test_mse", pca_mse},
+                        {"mean_image_test_mse", mean_mse}, {"collapsed", collapsed()},
+                        {"worse_than_pca", worse_than_pca()}};
+    if (best_epoch > 0) {
+        j["weights"] = {{"best_epoch", best_epoch},
+                        {"last_epoch", last_epoch},
+                        {"best_validation_mse", best_validation_mse},
+                        {"test_mse_last_epoch", std::isnan(last_test_mse) ? test_mse : last_test_mse}};
+    }
+    if (!terms.empty()) {
+        nlohmann::json t = nlohmann::json::object();
+        for (const auto& [name, value] : terms) {
+            t[name] = value;
+        }
+        j["test_loss_terms"] = t;
+        if (t.contains("elbo")) {
+            j["test_elbo"] = t["elbo"];
+        }
     }
     return j;
 }
 
 template <class T>
-Report evaluate_model(models::Autoencoder<T>& model, const Split& split, const std::string& variant) {
+Report evaluate_model(models::Autoencoder<T>& model, const Split& split) {
     Report r;
-    r.variant = variant;
+    r.variant = model.variant();
     r.latent = model.config().latent_size();
     Array<T> x = xt::cast<T>(split.test.x);
     r.test_mse = static_cast<double>(xt::mean(model.reconstruction_error(x))());
     r.pca_mse = pca_mse(split.train, split.test, r.latent);
     r.mean_mse = mean_baseline_mse(split.train, split.test);
-    if (auto* vae = dynamic_cast<models::VariationalAutoencoder<T>*>(&model)) {
-        // A one-sample estimate with the noise fixed to its seed, so that every evaluation of the same
-        // weights reports the same number.
-        bool fixed = vae->noise().fixed();
-        vae->noise().fix(true);
-        NoGrad off;
-        vae->loss(Var<T>(x));
-        r.test_elbo = vae->last_elbo();
-        vae->noise().fix(fixed);
+    if (!model.loss_terms().empty()) {
+        // The loss on the test part, in chunks, with the noise fixed to its seed: every evaluation of the
+        // same weights reports the same numbers.
+        models::NoiseSource* noise = model.noise_source();
+        bool fixed = noise != nullptr && noise->fixed();
+        if (noise != nullptr) {
+            noise->fix(true);
+        }
+        std::vector<double> sums(model.loss_terms().size(), 0.0);
+        std::size_t n = split.test.size();
+        for (std::size_t begin = 0; begin < n; begin += 1000) {
+            std::size_t end = std::min(n, begin + 1000);
+            std::vector<std::size_t> rows(end - begin);
+            std::iota(rows.begin(), rows.end(), begin);
+            NoGrad off;
+            model.loss(Var<T>(xt::cast<T>(nn::select_rows(split.test, rows).x)));
+            for (std::size_t t = 0; t < sums.size(); ++t) {
+                sums[t] += model.loss_terms()[t].value * double(end - begin);
+            }
+        }
+        for (std::size_t t = 0; t < sums.size(); ++t) {
+            r.terms.emplace_back(std::string(model.loss_terms()[t].name), sums[t] / double(n));
+        }
+        if (noise != nullptr) {
+            noise->fix(fixed);
+        }
     }
     return r;
+}
+
+Report evaluate_checkpoint(const std::string& checkpoint, const Split& split,
+                           std::shared_ptr<models::Autoencoder<float>>* best) {
+    auto model = load_model<float>(checkpoint);
+    Report last = evaluate_model(*model, split);
+    models::History history = models::read_history(checkpoint);
+    Report report = last;
+    auto saved = nn::read_checkpoint_arrays<float>(checkpoint, "best/");
+    if (!saved.empty()) {
+        auto params = model->named_parameters();
+        for (auto& [name, array] : saved) {
+            auto it = std::find_if(params.begin(), params.end(), [&](const auto& p) { return p.name == name; });
+            if (it == params.end() || it->var.shape() != array.shape()) {
+                tapegrad::detail::throw_value_error(
+                    fmt::format("checkpoint {}: best/{} does not fit the model", checkpoint, name));
+            }
+            it->var.mutable_value() = std::move(array);
+        }
+        report = evaluate_model(*model, split);
+        report.last_test_mse = last.test_mse;
+    }
+    report.best_epoch = history.best_epoch;
+    report.last_epoch = static_cast<int>(history.epochs.size());
+    report.best_validation_mse = history.best_validation_mse;
+    if (best != nullptr) {
+        *best = model;
+    }
+    return report;
 }
 
 nlohmann::json write_figures(const std::string& out, models::Autoencoder<float>& model, const Split& split,
@@ -124,8 +204,8 @@ std::shared_ptr<models::Autoencoder<T>> load_model(const std::string& checkpoint
     return model;
 }
 
-template Report evaluate_model<float>(models::Autoencoder<float>&, const Split&, const std::string&);
-template Report evaluate_model<double>(models::Autoencoder<double>&, const Split&, const std::string&);
+template Report evaluate_model<float>(models::Autoencoder<float>&, const Split&);
+template Report evaluate_model<double>(models::Autoencoder<double>&, const Split&);
 template std::shared_ptr<models::Autoencoder<float>> load_model<float>(const std::string&);
 template std::shared_ptr<models::Autoencoder<double>> load_model<double>(const std::string&);
 

@@ -1,46 +1,122 @@
-// tapegrad: train, evaluate, gradcheck, grad, compare, anomaly, pca. Every error is one line and a
-// non-zero exit.
+// tapegrad: train, evaluate, gradcheck, grad, compare, anomaly, pca, variants. Every error is one line
+// and a non-zero exit.
+#include <cstdio>
 #include <iostream>
 #include <map>
+#include <new>
+#include <string>
+#include <thread>
 
 #include <fmt/format.h>
 
 #include "commands.hpp"
 #include "common.hpp"
 #include "tapegrad/autodiff/blas.hpp"
+#include "tapegrad/models/factory.hpp"
+
+namespace {
+
+using namespace tapegrad::tools;
+
+// tapegrad variants: each variant's objective, options and loss terms, from their declarations.
+Command add_variants(CLI::App&) {
+    return [] {
+        for (const auto& info : tapegrad::models::variant_infos()) {
+            fmt::print("{}: {}\n", info.name, info.summary);
+            fmt::print("  code activation: {} unless --latent-activation says otherwise\n", info.latent_activation);
+            if (info.options.empty()) {
+                fmt::print("  options: none\n");
+            }
+            for (const auto& o : info.options) {
+                fmt::print("  {} ({}, {}, default {}): {}\n", o.name, o.type_name(), o.range(), o.default_text(),
+                           o.meaning);
+            }
+            if (!info.terms.empty()) {
+                fmt::print("  reports: {}\n", fmt::join(info.terms, ", "));
+            }
+        }
+        fmt::print("Give options as JSON: --model denoising --options '{{\"corruption\": \"gaussian\", \"level\": "
+                   "0.2}}'\n");
+        return 0;
+    };
+}
+
+// One line for a usage error, as for every other error: CLI11 adds "Run with --help for more
+// information." on a line of its own.
+int usage_error(const CLI::App& app, const CLI::ParseError& e) {
+    std::string what = e.what();
+    for (char& c : what) {
+        if (c == '\n') {
+            c = ' ';
+        }
+    }
+    std::string verb;
+    for (const CLI::App* sub : app.get_subcommands()) {
+        verb = " " + sub->get_name();
+    }
+    fmt::print(stderr, "tapegrad{}: {} (tapegrad{} --help tells more)\n", verb, what, verb);
+    return e.get_exit_code() != 0 ? e.get_exit_code() : 2;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
-    using namespace tapegrad::tools;
+    // Every line reaches a log file when it is printed, not when a 4 KB buffer fills: a run killed or
+    // interrupted keeps its log.
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);
     CLI::App app{"tapegrad: autoencoders on a tape-based autodiff engine, checked against finite differences"};
     app.require_subcommand(1);
     int threads = 1;
-    app.add_option("--threads", threads, "threads for the products, the elementwise work and the optimizer")
-        ->check(positive)
-        ->capture_default_str();
+    auto add_threads = [&](CLI::App& where) {
+        where.add_option("--threads", threads, "threads for the products, the elementwise work and the optimizer")
+            ->check(positive_whole)
+            ->capture_default_str();
+    };
+    add_threads(app);
     std::map<CLI::App*, Command> commands;
     auto add = [&](const char* name, const char* what, Command (*declare)(CLI::App&)) {
         CLI::App* sub = app.add_subcommand(name, what);
+        add_threads(*sub);
         commands[sub] = declare(*sub);
     };
-    add("train", "train an autoencoder; writes metrics.json, a checkpoint and figures into --out", add_train);
+    add("train", "train an autoencoder; writes metrics.json, a checkpoint, history.csv and figures into --out",
+        add_train);
     add("evaluate", "test MSE of a checkpoint beside the mean-image and PCA baselines", add_evaluate);
     add("gradcheck", "check a model's gradients against finite differences, in double", add_gradcheck);
     add("grad", "write the loss and every parameter's gradient for a checkpoint and a batch to .npz", add_grad);
     add("compare", "test MSE against latent size, autoencoder beside PCA", add_compare);
     add("anomaly", "train on one class, flag the others by reconstruction error", add_anomaly);
     add("pca", "explained variance and reconstruction MSE of PCA", add_pca);
+    add("variants", "the autoencoder variants, their options (type, range, default, meaning) and loss terms",
+        add_variants);
     try {
         app.parse(argc, argv);
-    } catch (const CLI::ParseError& e) {
+    } catch (const CLI::CallForHelp& e) {
         return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        return usage_error(app, e);
     }
     tapegrad::configure_blas(argv, threads);
+    unsigned cores = std::thread::hardware_concurrency();
+    if (cores > 0 && static_cast<unsigned>(threads) > cores) {
+        fmt::print(stderr,
+                   "tapegrad: warning: --threads {} on a machine with {} cores: the threads take turns on the cores "
+                   "and every product waits for its slowest band, so each step runs slower than with --threads {}\n",
+                   threads, cores, cores);
+    }
     try {
         for (auto& [sub, run] : commands) {
             if (sub->parsed()) {
                 return run();
             }
         }
+    } catch (const std::bad_alloc&) {
+        std::cout.flush();
+        fmt::print(stderr, "tapegrad: out of memory (std::bad_alloc): the data or the model asked for more than this "
+                           "machine can give\n");
+        return 1;
     } catch (const std::exception& e) {
         std::cout.flush();
         fmt::print(stderr, "tapegrad: {}\n", e.what());

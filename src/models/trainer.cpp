@@ -123,6 +123,98 @@ History History::from_json(const std::string& text) {
     }
 }
 
+std::string History::summary_json() const {
+    return nlohmann::json{{"epochs", epochs.size()},
+                          {"best_epoch", best_epoch},
+                          {"best_validation_mse", best_validation_mse},
+                          {"stopped_early", stopped_early}}
+        .dump();
+}
+
+namespace {
+
+constexpr std::string_view history_prefix = "history/";
+constexpr std::string_view terms_prefix = "terms/";
+
+// The records as columns, one float64 array each.
+std::vector<nn::NpzEntry> history_arrays(const History& h) {
+    std::size_t n = h.epochs.size();
+    auto column = [&](auto field) {
+        Array<double> a = xt::empty<double>(Shape{n});
+        for (std::size_t e = 0; e < n; ++e) {
+            a(e) = field(h.epochs[e]);
+        }
+        return a;
+    };
+    std::string p(history_prefix);
+    std::vector<nn::NpzEntry> entries = {
+        {p + "epoch", column([](const EpochRecord& r) { return double(r.epoch); })},
+        {p + "train_loss", column([](const EpochRecord& r) { return r.train_loss; })},
+        {p + "validation_loss", column([](const EpochRecord& r) { return r.validation_loss; })},
+        {p + "validation_mse", column([](const EpochRecord& r) { return r.validation_mse; })},
+        {p + "seconds", column([](const EpochRecord& r) { return r.seconds; })}};
+    if (n > 0) {
+        for (std::size_t t = 0; t < h.epochs.back().terms.size(); ++t) {
+            const std::string& name = h.epochs.back().terms[t].first;
+            entries.push_back({p + std::string(terms_prefix) + name, column([&](const EpochRecord& r) {
+                                   auto it = std::find_if(r.terms.begin(), r.terms.end(),
+                                                          [&](const auto& term) { return term.first == name; });
+                                   return it == r.terms.end() ? std::nan("") : it->second;
+                               })});
+        }
+    }
+    return entries;
+}
+
+}  // namespace
+
+History read_history(const std::string& checkpoint) {
+    nlohmann::json config = nlohmann::json::parse(nn::read_checkpoint_config(checkpoint));
+    History h;
+    const nlohmann::json& summary = config.value("extra", nlohmann::json::object()).value("history", nlohmann::json());
+    if (!summary.is_object()) {
+        return h;  // not written by a Trainer
+    }
+    if (summary.at("epochs").is_array()) {  // written before the records moved into arrays
+        return History::from_json(summary.dump());
+    }
+    auto columns = nn::read_checkpoint_arrays<double>(checkpoint, history_prefix);
+    auto find = [&](std::string_view name) -> const Array<double>& {
+        for (const auto& [n, a] : columns) {
+            if (n == name) {
+                return a;
+            }
+        }
+        tapegrad::detail::throw_value_error(fmt::format("checkpoint {}: history/{} is missing", checkpoint, name));
+    };
+    auto count = summary.at("epochs").get<std::size_t>();
+    for (const auto& [name, a] : columns) {
+        if (a.dimension() != 1 || a.size() != count) {
+            tapegrad::detail::throw_value_error(fmt::format("checkpoint {}: history/{} has shape {}, the history has {} "
+                                                            "epochs",
+                                                            checkpoint, name, tapegrad::to_string(a.shape()), count));
+        }
+    }
+    const Array<double>& epoch = find("epoch");
+    for (std::size_t e = 0; e < count; ++e) {
+        EpochRecord r{.epoch = static_cast<int>(epoch(e)),
+                      .train_loss = find("train_loss")(e),
+                      .validation_loss = find("validation_loss")(e),
+                      .validation_mse = find("validation_mse")(e),
+                      .seconds = find("seconds")(e)};
+        for (const auto& [name, a] : columns) {
+            if (name.starts_with(terms_prefix)) {
+                r.terms.emplace_back(name.substr(terms_prefix.size()), a(e));
+            }
+        }
+        h.epochs.push_back(std::move(r));
+    }
+    h.best_epoch = summary.at("best_epoch").get<int>();
+    h.best_validation_mse = summary.at("best_validation_mse").get<double>();
+    h.stopped_early = summary.at("stopped_early").get<bool>();
+    return h;
+}
+
 template <class T>
 Trainer<T>::Trainer(Autoencoder<T>& model, TrainerOptions options)
     : model_(model), options_(std::move(options)), optimizer_(make_optimizer<T>(options_, model.named_parameters())) {
@@ -321,7 +413,7 @@ std::pair<double, double> Trainer<T>::evaluate(const nn::Dataset& data, int epoc
 template <class T>
 std::string Trainer<T>::save_extra(const History& history) {
     nlohmann::json extra = {{"epoch", history.epochs.back().epoch},
-                            {"history", nlohmann::json::parse(history.to_json())}};
+                            {"history", nlohmann::json::parse(history.summary_json())}};
     extra["run"] = nlohmann::json::parse(options_.run);
     NoiseSource* noise = model_.noise_source();
     if (noise != nullptr && !noise->fixed()) {
@@ -335,7 +427,7 @@ std::string Trainer<T>::save_extra(const History& history) {
 template <class T>
 void Trainer<T>::restore_extra(const std::string& config_text, History& history) {
     nlohmann::json extra = nlohmann::json::parse(config_text).at("extra");
-    history = History::from_json(extra.at("history").dump());
+    history = read_history(options_.resume);
     NoiseSource* noise = model_.noise_source();
     if (noise != nullptr && !noise->fixed() && extra.contains("noise")) {
         std::mt19937_64 state;
@@ -352,10 +444,10 @@ void Trainer<T>::restore_extra(const std::string& config_text, History& history)
 template <class T>
 void Trainer<T>::write_checkpoint(const History& history, const std::vector<Array<T>>& best) {
     auto params = model_.named_parameters();
-    nn::NamedArrays<T> arrays;
+    std::vector<nn::NpzEntry> arrays = history_arrays(history);
     if (!best.empty() && history.best_epoch != history.epochs.back().epoch) {
         for (std::size_t i = 0; i < params.size(); ++i) {
-            arrays.emplace_back("best/" + params[i].name, best[i]);
+            arrays.push_back({"best/" + params[i].name, best[i]});
         }
     }
     nn::save_checkpoint<T>(options_.checkpoint, model_, optimizer_.get(), describe_model(model_), save_extra(history),

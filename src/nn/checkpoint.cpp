@@ -116,7 +116,7 @@ std::vector<std::pair<std::string, Array<T>>> match(const std::vector<NpzEntry>&
 
 template <class T>
 void save_checkpoint(const std::string& path, const Module<T>& model, const Optimizer<T>* optimizer,
-                     const std::string& model_config, const std::string& extra, const NamedArrays<T>& arrays) {
+                     const std::string& model_config, const std::string& extra, const std::vector<NpzEntry>& arrays) {
     std::vector<NpzEntry> entries;
     nlohmann::json names = nlohmann::json::array();
     for (const auto& p : model.named_parameters()) {
@@ -139,12 +139,12 @@ void save_checkpoint(const std::string& path, const Module<T>& model, const Opti
                              {"optimizer", optimizer_json},
                              {"extra", parse_json(extra, "the extra state", path)},
                              {"parameters", names}};
-    for (const auto& [name, array] : arrays) {
-        if (name.starts_with(optimizer_prefix) || name == "config") {
+    for (const NpzEntry& e : arrays) {
+        if (e.name.starts_with(optimizer_prefix) || e.name == "config") {
             tapegrad::detail::throw_value_error(
-                fmt::format("checkpoint {}: the array name \"{}\" is the checkpoint's own", path, name));
+                fmt::format("checkpoint {}: the array name \"{}\" is the checkpoint's own", path, e.name));
         }
-        entries.push_back({name, array});
+        entries.push_back(e);
     }
     entries.push_back({"config", config.dump(2)});
     write_npz(path, entries);  // refuses a name that appears twice
@@ -233,9 +233,9 @@ std::string read_checkpoint_config(const std::string& path) {
 }
 
 template void save_checkpoint<float>(const std::string&, const Module<float>&, const Optimizer<float>*,
-                                     const std::string&, const std::string&, const NamedArrays<float>&);
+                                     const std::string&, const std::string&, const std::vector<NpzEntry>&);
 template void save_checkpoint<double>(const std::string&, const Module<double>&, const Optimizer<double>*,
-                                      const std::string&, const std::string&, const NamedArrays<double>&);
+                                      const std::string&, const std::string&, const std::vector<NpzEntry>&);
 template NamedArrays<float> read_checkpoint_arrays<float>(const std::string&, std::string_view);
 template NamedArrays<double> read_checkpoint_arrays<double>(const std::string&, std::string_view);
 template void load_checkpoint<float>(const std::string&, Module<float>&, Optimizer<float>*);

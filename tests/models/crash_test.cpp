@@ -124,7 +124,7 @@ Checkpoint load(const std::string& path) {
     nn::Adam<float> adam(model->named_parameters(), {});
     REQUIRE_NOTHROW(nn::load_checkpoint<float>(path, *model, &adam));
     c.epoch = config.at("extra").at("epoch").get<int>();
-    c.history = config.at("extra").at("history").at("epochs");
+    c.history = json::parse(models::read_history(path).to_json()).at("epochs");
     c.noise = config.at("extra").value("noise", "");
     REQUIRE(c.history.size() == static_cast<std::size_t>(c.epoch));
     for (std::size_t e = 0; e < c.history.size(); ++e) {
@@ -150,6 +150,24 @@ bool same_losses(const json& a, const json& b, std::size_t epochs) {
     return true;
 }
 
+// history.csv without its seconds column: the losses of each epoch, as text.
+std::vector<std::string> csv_losses(const fs::path& path) {
+    std::vector<std::string> rows;
+    std::istringstream in(read_bytes(path));
+    for (std::string line; std::getline(in, line);) {
+        std::vector<std::string> cells;
+        std::istringstream fields(line);
+        for (std::string cell; std::getline(fields, cell, ',');) {
+            cells.push_back(cell);
+        }
+        if (cells.size() >= 5) {
+            cells.erase(cells.begin() + 4);  // seconds
+        }
+        rows.push_back(fmt::format("{}", fmt::join(cells, ",")));
+    }
+    return rows;
+}
+
 // Every array (parameters, optimizer state) equal, bit for bit.
 void check_same_arrays(const Checkpoint& a, const Checkpoint& b) {
     REQUIRE(a.entries.size() == b.entries.size());
@@ -173,7 +191,8 @@ TEST_CASE("tapegrad train killed at random moments, mid-write too, always resume
         return std::vector<std::string>{"train",       "--model",      "denoising", "--data",  "digits",
                                         "--limit",     "200",          "--dims",    "64,16,4", "--batch-size",
                                         "32",          "--epochs",     std::to_string(epochs), "--train-seed",
-                                        "3",           "--no-figures", "--out",     out};
+                                        "3",           "--no-figures", "--checkpoint-every", "0",
+                                        "--out",       out};
     };
 
     // The unbroken run, the reference for every checkpoint of the broken ones; its duration sets how long
@@ -217,12 +236,18 @@ TEST_CASE("tapegrad train killed at random moments, mid-write too, always resume
         CHECK(same_losses(done.history, reference.history, epochs));
         CHECK(done.noise == reference.noise);
         check_same_arrays(done, reference);
-        CHECK(test::listing(run) == std::vector<std::string>{"checkpoint.npz", "metrics.json"});
+        CHECK(test::listing(run) == std::vector<std::string>{"checkpoint.npz", "history.csv", "metrics.json"});
+        // The history file holds every epoch once, the unbroken run's losses, whatever the kills cut off.
+        CHECK(csv_losses(run / "history.csv") == csv_losses(dir.path / "reference/history.csv"));
         // The best epoch's weights come back at the end, as in the unbroken run: the test MSE is its.
         CHECK(json::parse(read_bytes(run / "metrics.json")).at("test_mse") == reference_metrics.at("test_mse"));
         std::string text = read_bytes(out);
-        if (resumed_after > 0) {
+        if (resumed_after > 0 && resumed_after < epochs) {
             CHECK(text.find(fmt::format("resumed from {} after epoch {}\n", checkpoint, resumed_after)) !=
+                  std::string::npos);
+        }
+        if (resumed_after == epochs) {  // killed after its last checkpoint, before its report
+            CHECK(text.find(fmt::format("the run has done all {} epochs but was stopped before its report", epochs)) !=
                   std::string::npos);
         }
         if (resumed_after < epochs) {
@@ -241,6 +266,9 @@ TEST_CASE("tapegrad train killed at random moments, mid-write too, always resume
         bool resuming = fs::exists(checkpoint);
         if (resuming) {
             args.insert(args.end(), {"--resume", checkpoint});
+        } else {
+            // A run killed before its first checkpoint leaves its history.csv: train keeps it unless told.
+            args.push_back("--overwrite");
         }
         std::string out = dir / ("run.out." + std::to_string(attempt % 4));
         pid_t pid = spawn(args, out, dir / "run.err");
@@ -286,7 +314,7 @@ TEST_CASE("tapegrad train killed at random moments, mid-write too, always resume
                 metrics = metrics || f == "metrics.json";
                 bool temporary = (f.starts_with(".checkpoint.npz.") || f.starts_with(".metrics.json.")) &&
                                  f.ends_with(".tmp");
-                CHECK((f == "checkpoint.npz" || f == "metrics.json" || temporary));
+                CHECK((f == "checkpoint.npz" || f == "metrics.json" || f == "history.csv" || temporary));
             }
         }
         if (!fs::exists(checkpoint)) {
@@ -313,6 +341,8 @@ TEST_CASE("tapegrad train killed at random moments, mid-write too, always resume
     if (fs::exists(checkpoint)) {
         args.insert(args.end(), {"--resume", checkpoint});
         resumed_after = previous_epoch;
+    } else {
+        args.push_back("--overwrite");
     }
     check_completed(wait_for(spawn(args, out, dir / "run.err")), out, resumed_after);
 
@@ -335,7 +365,7 @@ TEST_CASE("every checkpoint write: temporary, fsync, rename, fsync of the folder
     std::string command = "ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0\" ";
     command += "strace -f -qq -e trace=openat,fsync,fdatasync,rename,renameat,renameat2 -o ";
     command += test::shell_quoted(trace) + " " + test::shell_quoted(TAPEGRAD_CLI);
-    command += " train --data digits --limit 100 --dims 64,4 --epochs 3 --no-figures --out ";
+    command += " train --data digits --limit 100 --dims 64,4 --epochs 3 --no-figures --checkpoint-every 1 --out ";
     command += test::shell_quoted(dir / "run") + " >" + test::shell_quoted(dir / "out") + " 2>&1";
     if (std::system(command.c_str()) != 0) {
         MESSAGE("strace could not trace the program (is ptrace allowed here?): skipped\n" << read_bytes(dir / "out"));
@@ -443,7 +473,7 @@ TEST_CASE("a checkpoint that cannot be written: the file and the reason, the pre
         CHECK(std::count(err.begin(), err.end(), '\n') == 1);
         CHECK(read_bytes(ckpt) == first);
         CHECK(load(ckpt).epoch == 3);
-        CHECK(test::listing(out_dir) == std::vector<std::string>{"checkpoint.npz", "metrics.json"});
+        CHECK(test::listing(out_dir) == std::vector<std::string>{"checkpoint.npz", "history.csv", "metrics.json"});
     }
 
     // Either way: the previous checkpoint as it was, and it loads.

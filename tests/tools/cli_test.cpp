@@ -1,253 +1,30 @@
-// The tapegrad command line, run as a user runs it: the real binary on the bundled digits with tiny
-// models, each run in a fresh temporary folder. Checks what a user would: exit status, the lines printed,
-// metrics.json, numpy-loadable .npz files, PNG figures, and that every error is one clear line and a
-// non-zero exit, never an abort.
-#include <sys/wait.h>
+// The tapegrad command line as a whole: help, the experiments (compare, anomaly, pca), the variants'
+// declarations, and usage errors that are one clear line and a non-zero exit.
+#include <thread>
 
-#include <array>
-#include <atomic>
-#include <cmath>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <regex>
-#include <sstream>
-#include <string>
-#include <vector>
+#include <fmt/format.h>
 
-#include <doctest/doctest.h>
-#include <nlohmann/json.hpp>
+#include "cli.hpp"
 
-#include "scratch.hpp"
-
-#ifndef TAPEGRAD_CLI
-#error "TAPEGRAD_CLI must be the path of the tapegrad executable"
-#endif
-
-namespace fs = std::filesystem;
-using nlohmann::json;
-using tapegrad::test::read_bytes;
-using tapegrad::test::TempDir;
-
-namespace {
-
-// Appends ` 'arg'` (a space, then arg quoted for the shell) to `command`. Appending rather than
-// `" " + quote(arg)` keeps GCC 12's false -Wrestrict warning on `"literal" + std::string&&` away.
-void append_quoted(std::string& command, const std::string& arg) {
-    if (!command.empty()) {
-        command += ' ';
-    }
-    command += tapegrad::test::shell_quoted(arg);
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-    std::vector<std::string> lines;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);) {
-        lines.push_back(line);
-    }
-    return lines;
-}
-
-struct Run {
-    std::string command;
-    int status = -1;        // the exit status, or -1 when killed by a signal
-    int signal = 0;
-    std::string out;
-    std::string err;
-
-    bool contains(const std::string& s) const {
-        return out.find(s) != std::string::npos || err.find(s) != std::string::npos;
-    }
-    // The first stdout line that starts with `prefix`, or "".
-    std::string line_starting(const std::string& prefix) const {
-        for (const auto& line : lines_of(out)) {
-            if (line.rfind(prefix, 0) == 0) {
-                return line;
-            }
-        }
-        return "";
-    }
-};
-
-// Runs `program args...` through the shell with stdout and stderr captured to files in `dir`. `timeout`
-// turns a hang into a failure rather than a stuck test.
-Run run_program(const std::string& program, const std::vector<std::string>& args, const TempDir& dir) {
-    static std::atomic<int> counter{0};
-    int n = counter++;
-    fs::path out = dir.path / ("stdout." + std::to_string(n));
-    fs::path err = dir.path / ("stderr." + std::to_string(n));
-    Run r;
-    append_quoted(r.command, program);
-    for (const auto& a : args) {
-        append_quoted(r.command, a);
-    }
-    std::string shell = "timeout 300 ";
-    shell += r.command;
-    shell += " >";
-    append_quoted(shell, out.string());
-    shell += " 2>";
-    append_quoted(shell, err.string());
-    int raw = std::system(shell.c_str());
-    if (raw != -1 && WIFEXITED(raw)) {
-        r.status = WEXITSTATUS(raw);
-    } else if (raw != -1 && WIFSIGNALED(raw)) {
-        r.signal = WTERMSIG(raw);
-    }
-    r.out = read_bytes(out);
-    r.err = read_bytes(err);
-    return r;
-}
-
-Run run_cli(const std::vector<std::string>& args, const TempDir& dir) {
-    return run_program(TAPEGRAD_CLI, args, dir);
-}
-
-// No crash of any kind: an exit (not a signal, not timeout's 124 or a shell's 128 + signal) and none of
-// the words a C++ runtime or shell prints when a program dies.
-void check_no_crash(const Run& r) {
-    CAPTURE(r.command);
-    CAPTURE(r.out);
-    CAPTURE(r.err);
-    CHECK(r.signal == 0);
-    CHECK(r.status >= 0);
-    CHECK(r.status < 124);
-    for (const char* word : {"terminate called", "Aborted", "Segmentation fault", "core dumped", "what():"}) {
-        CAPTURE(word);
-        CHECK_FALSE(r.contains(word));
-    }
-}
-
-void check_ok(const Run& r) {
-    CAPTURE(r.command);
-    CAPTURE(r.out);
-    CAPTURE(r.err);
-    check_no_crash(r);
-    REQUIRE(r.status == 0);
-}
-
-// One of our errors: a non-zero exit and stderr exactly one line, "tapegrad: ...", holding every one of
-// `words`.
-void check_error(const Run& r, const std::vector<std::string>& words) {
-    CAPTURE(r.command);
-    CAPTURE(r.out);
-    CAPTURE(r.err);
-    check_no_crash(r);
-    CHECK(r.status != 0);
-    std::vector<std::string> lines = lines_of(r.err);
-    REQUIRE(lines.size() == 1);
-    CHECK(lines[0].rfind("tapegrad: ", 0) == 0);
-    for (const auto& w : words) {
-        CAPTURE(w);
-        CHECK(lines[0].find(w) != std::string::npos);
-    }
-}
-
-// A usage error that CLI11 caught while parsing: a non-zero exit, the problem and a pointer to --help.
-void check_usage_error(const Run& r, const std::vector<std::string>& words) {
-    CAPTURE(r.command);
-    CAPTURE(r.out);
-    CAPTURE(r.err);
-    check_no_crash(r);
-    CHECK(r.status != 0);
-    CHECK(r.err.find("Run with --help for more information.") != std::string::npos);
-    for (const auto& w : words) {
-        CAPTURE(w);
-        CHECK(r.err.find(w) != std::string::npos);
-    }
-}
-
-json read_json(const std::string& path) {
-    REQUIRE_MESSAGE(fs::exists(path), path);
-    std::ifstream in(path);
-    json j;
-    REQUIRE_NOTHROW(j = json::parse(in));
-    return j;
-}
-
-bool finite_number(const json& j, const char* key) {
-    return j.contains(key) && j[key].is_number() && std::isfinite(j[key].get<double>());
-}
-
-// A PNG: the 8-byte signature, then an IHDR chunk with a width and a height above 0.
-void check_png(const std::string& path) {
-    CAPTURE(path);
-    REQUIRE(fs::exists(path));
-    std::string bytes = read_bytes(path);
-    REQUIRE(bytes.size() > 33);
-    CHECK(bytes.substr(0, 8) == std::string("\x89PNG\r\n\x1a\n", 8));
-    CHECK(bytes.substr(12, 4) == "IHDR");
-    auto be32 = [&](std::size_t at) {
-        return (std::uint32_t(std::uint8_t(bytes[at])) << 24) | (std::uint32_t(std::uint8_t(bytes[at + 1])) << 16) |
-               (std::uint32_t(std::uint8_t(bytes[at + 2])) << 8) | std::uint32_t(std::uint8_t(bytes[at + 3]));
-    };
-    CHECK(be32(16) > 0);
-    CHECK(be32(20) > 0);
-}
-
-// Runs a Python script with the system's python3 and numpy; the paths are its argv[1:]. The script
-// asserts; "ok" on the last line says it ran to the end.
-void check_with_numpy(const TempDir& dir, const std::string& script, const std::vector<std::string>& paths) {
-    static std::atomic<int> counter{0};
-    fs::path file = dir.path / ("check_" + std::to_string(counter++) + ".py");
-    std::ofstream(file) << "import json, sys\nimport numpy as np\n" << script << "\nprint('ok')\n";
-    std::vector<std::string> args = {file.string()};
-    args.insert(args.end(), paths.begin(), paths.end());
-    Run r = run_program("/usr/bin/python3", args, dir);
-    CAPTURE(script);
-    CAPTURE(r.out);
-    CAPTURE(r.err);
-    REQUIRE_MESSAGE(r.status == 0, "python3 with numpy (Debian's python3-numpy, as `make deps` installs) failed");
-    CHECK(r.out.find("ok") != std::string::npos);
-}
-
-// The numbers of "test MSE: autoencoder A | PCA with K components P | mean image M".
-struct TestLine {
-    bool found = false;
-    std::string text;
-    double autoencoder = 0;
-    std::size_t components = 0;
-    double pca = 0;
-    double mean = 0;
-};
-
-TestLine test_line(const Run& r) {
-    static const std::regex re(
-        R"(^test MSE: autoencoder ([0-9.eE+-]+) \| PCA with ([0-9]+) components ([0-9.eE+-]+) \| mean image ([0-9.eE+-]+)$)");
-    TestLine t;
-    for (const auto& line : lines_of(r.out)) {
-        std::smatch m;
-        if (std::regex_match(line, m, re)) {
-            t = {true, line, std::stod(m[1]), std::stoul(m[2]), std::stod(m[3]), std::stod(m[4])};
-        }
-    }
-    return t;
-}
-
-const std::vector<std::string> variants = {"vanilla", "denoising", "sparse", "contractive", "variational"};
-
-// A small, quick training run: 64-16-4 on digits for `epochs` epochs.
-std::vector<std::string> train_args(const std::string& out, const std::string& model = "vanilla", int epochs = 3) {
-    return {"train", "--data", "digits", "--model", model, "--hidden", "16", "--latent", "4", "--epochs",
-            std::to_string(epochs), "--batch-size", "64", "--lr", "0.01", "--out", out};
-}
-
-}  // namespace
+using namespace cli;
 
 TEST_CASE("--help of tapegrad and of each subcommand exits 0 and names its key options") {
     TempDir dir("tapegrad_cli_test");
     Run top = run_cli({"--help"}, dir);
     check_ok(top);
-    for (const char* word : {"Usage:", "--threads", "train", "evaluate", "gradcheck", "grad", "compare", "anomaly", "pca"}) {
+    for (const char* word :
+         {"Usage:", "--threads", "train", "evaluate", "gradcheck", "grad", "compare", "anomaly", "pca", "variants"}) {
         CAPTURE(word);
         CHECK(top.out.find(word) != std::string::npos);
     }
     const std::vector<std::pair<std::string, std::vector<std::string>>> subcommands = {
         {"train", {"--data", "--model", "--dims", "--hidden", "--latent", "--options", "--epochs", "--batch-size",
-                   "--lr", "--optimizer", "--resume", "--out", "--no-figures"}},
+                   "--lr", "--optimizer", "--resume", "--overwrite", "--checkpoint-every", "--out", "--no-figures",
+                   "--threads", "tapegrad variants"}},
         {"evaluate", {"--checkpoint", "--data", "--test-fraction", "--out"}},
-        {"gradcheck", {"--model", "--dims", "--input", "--batch", "--fast", "--eps", "--atol", "--rtol", "--json"}},
-        {"grad", {"--checkpoint", "--data", "--batch", "--out"}},
+        {"gradcheck",
+         {"--model", "--dims", "--input", "--batch", "--fast", "--eps", "--atol", "--rtol", "--json", "model's seed"}},
+        {"grad", {"--checkpoint", "--data", "--batch", "--dtype", "--out", "variational sample"}},
         {"compare", {"--data", "--latents", "--hidden", "--epochs", "--out"}},
         {"anomaly", {"--data", "--normal", "--percentile", "--latent", "--epochs", "--out"}},
         {"pca", {"--data", "--components", "--out"}},
@@ -263,301 +40,6 @@ TEST_CASE("--help of tapegrad and of each subcommand exits 0 and names its key o
             CHECK(r.out.find(option) != std::string::npos);
         }
     }
-}
-
-TEST_CASE("train writes metrics.json, a numpy-loadable checkpoint and PNG figures") {
-    // Every variant trains; vanilla and denoising also have to learn something in 3 epochs.
-    for (const auto& variant : variants) {
-        CAPTURE(variant);
-        TempDir dir("tapegrad_cli_test");
-        std::string out = dir / "run";
-        std::vector<std::string> args = train_args(out, variant);
-        if (variant == "denoising") {
-            args.insert(args.end(), {"--options", R"({"level": 0.2})"});
-        }
-        Run r = run_cli(args, dir);
-        check_ok(r);
-        CAPTURE(r.out);
-
-        // The header, the BLAS line, one line per epoch and the test line.
-        CHECK(r.line_starting("tapegrad train: Autoencoder[" + variant + "](64-16-4").size() > 0);
-        CHECK(r.line_starting("tapegrad train:").find("1437 train, 360 test, 64 features") != std::string::npos);
-        std::string blas = r.line_starting("BLAS: ");
-        CHECK(blas.find("1 thread") != std::string::npos);
-        int epoch_lines = 0;
-        for (const auto& line : lines_of(r.out)) {
-            epoch_lines += line.rfind("epoch ", 0) == 0;
-        }
-        CHECK(epoch_lines == 3);
-        for (int e = 1; e <= 3; ++e) {
-            CHECK(std::regex_search(r.out, std::regex("(^|\n)epoch +" + std::to_string(e) + "/3 +train loss [0-9.]+")));
-        }
-        TestLine t = test_line(r);
-        REQUIRE(t.found);
-        CHECK(t.components == 4);
-        CHECK(r.out.find("wrote " + out + "/metrics.json") != std::string::npos);
-        CHECK((variant == "variational") == (r.line_starting("test ELBO per sample: ").size() > 0));
-
-        // metrics.json agrees with what was printed.
-        json m = read_json(out + "/metrics.json");
-        CHECK(m.value("variant", "") == variant);
-        CHECK(m.value("data", "") == "digits");
-        CHECK(m.value("latent", 0) == 4);
-        REQUIRE(finite_number(m, "test_mse"));
-        REQUIRE(finite_number(m, "pca_test_mse"));
-        REQUIRE(finite_number(m, "mean_image_test_mse"));
-        double test_mse = m["test_mse"];
-        double pca = m["pca_test_mse"];
-        double mean = m["mean_image_test_mse"];
-        CHECK(t.autoencoder == doctest::Approx(test_mse).epsilon(1e-5));
-        CHECK(t.pca == doctest::Approx(pca).epsilon(1e-5));
-        CHECK(t.mean == doctest::Approx(mean).epsilon(1e-5));
-        CHECK(test_mse > 0);
-        CHECK(pca < mean);  // 4 principal components beat the mean image
-        CHECK(m.value("collapsed", false) == (test_mse >= 0.98 * mean));
-        CHECK(m.value("collapsed", false) ==
-              (r.out.find("warning: the autoencoder does no better than the mean image") != std::string::npos));
-        if (variant == "vanilla" || variant == "denoising") {
-            CHECK(test_mse < mean);
-        }
-        CHECK(m["model"]["variant"] == variant);
-        CHECK(m["model"]["config"]["sizes"] == json::array({64, 16, 4}));
-        if (variant == "denoising") {
-            CHECK(m["model"]["options"]["level"].get<double>() == doctest::Approx(0.2));
-        }
-        REQUIRE(m["history"]["epochs"].is_array());
-        const json& epochs = m["history"]["epochs"];
-        REQUIRE(epochs.size() == 3);
-        for (std::size_t e = 0; e < 3; ++e) {
-            CAPTURE(e);
-            CHECK(epochs[e]["epoch"] == e + 1);
-            CHECK(finite_number(epochs[e], "train_loss"));
-            CHECK(finite_number(epochs[e], "validation_mse"));
-        }
-        CHECK(epochs[2]["train_loss"].get<double>() < epochs[0]["train_loss"].get<double>());
-        CHECK(m.value("checkpoint", "") == out + "/checkpoint.npz");
-
-        // The figures exist, are PNGs and are the ones metrics.json names.
-        for (const char* figure : {"loss", "reconstructions", "latent"}) {
-            CAPTURE(figure);
-            std::string path = out + "/" + figure + ".png";
-            check_png(path);
-            CHECK(m["figures"].value(figure, "") == path);
-        }
-
-        // The checkpoint loads with numpy and holds the weights and the model's description.
-        check_with_numpy(dir, R"(
-f = np.load(sys.argv[1])
-assert f['encoder.0.weight'].shape == (64, 16), f['encoder.0.weight'].shape
-assert f['encoder.0.weight'].dtype == np.float32
-assert f['decoder.2.weight'].shape == (16, 64)
-assert f['decoder.2.bias'].shape == (64,)
-for k in f.files:
-    if k != 'config':
-        assert np.all(np.isfinite(f[k])), k
-config = json.loads(str(f['config']))
-assert 'model' in config, config.keys()
-assert config['model']['variant'] == sys.argv[2], config['model']
-assert config['model']['config']['sizes'] == [64, 16, 4]
-)",
-                         {out + "/checkpoint.npz", variant});
-    }
-}
-
-TEST_CASE("train --no-figures writes no PNG, --threads shows in the BLAS line") {
-    TempDir dir("tapegrad_cli_test");
-    std::string out = dir / "run";
-    std::vector<std::string> args = {"--threads", "2"};
-    for (const auto& a : train_args(out, "vanilla", 1)) {
-        args.push_back(a);
-    }
-    args.push_back("--no-figures");
-    Run r = run_cli(args, dir);
-    check_ok(r);
-    CHECK(r.line_starting("BLAS: ").find("2 threads") != std::string::npos);
-    CHECK(fs::exists(out + "/metrics.json"));
-    CHECK(fs::exists(out + "/checkpoint.npz"));
-    for (const auto& entry : fs::directory_iterator(out)) {
-        CAPTURE(entry.path());
-        CHECK(entry.path().extension() != ".png");
-    }
-}
-
-TEST_CASE("evaluate reports the test MSE that train reported") {
-    for (const std::string variant : {"vanilla", "denoising", "variational"}) {
-        CAPTURE(variant);
-        TempDir dir("tapegrad_cli_test");
-        std::string out = dir / "run";
-        Run train = run_cli(train_args(out, variant), dir);
-        check_ok(train);
-        TestLine trained = test_line(train);
-        REQUIRE(trained.found);
-
-        std::string metrics = dir / "evaluate.json";
-        Run r = run_cli({"evaluate", "--checkpoint", out + "/checkpoint.npz", "--data", "digits", "--out", metrics},
-                         dir);
-        check_ok(r);
-        TestLine evaluated = test_line(r);
-        REQUIRE(evaluated.found);
-        CHECK(evaluated.text == trained.text);
-
-        json e = read_json(metrics);
-        json t = read_json(out + "/metrics.json");
-        CHECK(e.value("variant", "") == variant);
-        CHECK(e.value("latent", 0) == 4);
-        for (const char* key : {"test_mse", "pca_test_mse", "mean_image_test_mse"}) {
-            CAPTURE(key);
-            REQUIRE(finite_number(e, key));
-            CHECK(e[key].get<double>() == doctest::Approx(t[key].get<double>()).epsilon(1e-12));
-        }
-    }
-}
-
-TEST_CASE("gradcheck passes for every variant, writes JSON and has a fast mode") {
-    TempDir dir("tapegrad_cli_test");
-    SUBCASE("every variant, every parameter") {
-        for (const auto& variant : variants) {
-            CAPTURE(variant);
-            Run r = run_cli({"gradcheck", "--model", variant, "--dims", "16,6,3", "--batch", "4"}, dir);
-            check_ok(r);
-            CHECK(r.line_starting("Autoencoder[" + variant + "](16-6-3").find("batch 4") != std::string::npos);
-            CHECK(r.line_starting("gradcheck passed: 8 inputs").size() > 0);
-            // One line per parameter tensor, each ending in "ok"; the encoder's first layer among them.
-            static const std::regex param_line(R"(^  [a-z0-9_.]+ \([0-9, ]*\)  worst .*  ok$)");
-            int params = 0;
-            for (const auto& line : lines_of(r.out)) {
-                params += std::regex_match(line, param_line);
-            }
-            CHECK(params == 8);
-            CHECK(r.line_starting("  encoder.0.weight (16, 6)  worst ").size() > 0);
-            CHECK(r.line_starting("  decoder.2.bias (16,)  worst ").size() > 0);
-        }
-    }
-
-    SUBCASE("contractive with a penalty large enough to matter") {
-        // The default lambda (1e-3) hides the Jacobian penalty's gradient, a second-order one, below the
-        // reconstruction's; with lambda 1 it counts.
-        Run r = run_cli({"gradcheck", "--model", "contractive", "--options", R"({"lambda": 1})", "--dims", "16,6,3",
-                          "--batch", "4"},
-                         dir);
-        check_ok(r);
-        CHECK(r.line_starting("gradcheck passed").size() > 0);
-    }
-
-    SUBCASE("--json") {
-        std::string path = dir / "gradcheck.json";
-        Run r = run_cli({"gradcheck", "--model", "variational", "--dims", "16,6,3", "--batch", "4", "--json", path},
-                         dir);
-        check_ok(r);
-        json j = read_json(path);
-        CHECK(j.value("passed", false));
-        CHECK_FALSE(j.value("fast", true));
-        REQUIRE(j["inputs"].is_array());
-        bool named = false;
-        for (const auto& input : j["inputs"]) {
-            CHECK(input.value("passed", false));
-            if (input.value("name", "") == "encoder.0.weight") {
-                named = true;
-                CHECK(input["shape"] == json::array({16, 6}));
-                CHECK(input.value("checked", 0) == 16 * 6);
-            }
-        }
-        CHECK(named);
-    }
-
-    SUBCASE("--fast") {
-        std::string path = dir / "fast.json";
-        Run r = run_cli({"gradcheck", "--model", "sparse", "--dims", "16,6,3", "--batch", "4", "--fast", "--json", path},
-                         dir);
-        check_ok(r);
-        CHECK(r.line_starting("gradcheck passed").find("fast") != std::string::npos);
-        CHECK(r.out.find("worst direction") != std::string::npos);
-        json j = read_json(path);
-        CHECK(j.value("passed", false));
-        CHECK(j.value("fast", false));
-    }
-
-    SUBCASE("the input size comes from --input when --dims is not given") {
-        Run r = run_cli({"gradcheck", "--input", "12", "--hidden", "5", "--latent", "2", "--batch", "3"}, dir);
-        check_ok(r);
-        CHECK(r.line_starting("Autoencoder[vanilla](12-5-2").find("batch 3") != std::string::npos);
-        CHECK(r.line_starting("gradcheck passed").size() > 0);
-    }
-
-    SUBCASE("a failed check exits non-zero and says so") {
-        // Tolerances of 0 fail every element: a script can tell from the exit status.
-        Run r = run_cli({"gradcheck", "--dims", "16,6,3", "--batch", "4", "--atol", "0", "--rtol", "0"}, dir);
-        check_no_crash(r);
-        CHECK(r.status == 1);
-        CHECK(r.line_starting("gradcheck failed: 8 of 8 inputs").size() > 0);
-        CHECK(r.out.find("FAILED") != std::string::npos);
-    }
-}
-
-TEST_CASE("grad writes the loss and every parameter's gradient, which numpy's own backprop agrees with") {
-    TempDir dir("tapegrad_cli_test");
-    std::string out = dir / "run";
-    check_ok(run_cli(train_args(out), dir));
-    std::string npz = dir / "grad.npz";
-    Run r = run_cli({"grad", "--checkpoint", out + "/checkpoint.npz", "--data", "digits", "--batch", "8", "--out", npz},
-                     dir);
-    check_ok(r);
-    CHECK(std::regex_search(r.out, std::regex("^loss [0-9.eE+-]+ on the first 8 test rows of digits; wrote ")));
-    // Every parameter of the checkpoint comes back with its value and a gradient of its shape; then the
-    // loss and gradients of the 64-16-4 relu / identity / sigmoid model, recomputed in float64 by hand,
-    // and a central difference on the decoder's last bias.
-    check_with_numpy(dir, R"(
-g = np.load(sys.argv[1])
-c = np.load(sys.argv[2])
-names = [k for k in c.files if k != 'config' and not k.startswith('optimizer/')]
-assert len(names) == 8, names
-assert g['loss'].shape == () and np.isfinite(g['loss'])
-assert g['x'].shape == (8, 64), g['x'].shape
-assert g['x'].min() >= 0 and g['x'].max() <= 1
-for k in names:
-    assert np.array_equal(g['param/' + k], c[k]), k
-    assert g['grad/' + k].shape == c[k].shape, k
-    assert np.all(np.isfinite(g['grad/' + k])), k
-assert sorted(g.files) == sorted(['loss', 'x'] + ['param/' + k for k in names] + ['grad/' + k for k in names])
-
-p = {k: g['param/' + k].astype(np.float64) for k in names}
-x = g['x'].astype(np.float64)
-def forward(p):
-    h1 = x @ p['encoder.0.weight'] + p['encoder.0.bias']
-    a1 = np.maximum(h1, 0)
-    z = a1 @ p['encoder.2.weight'] + p['encoder.2.bias']
-    h2 = z @ p['decoder.0.weight'] + p['decoder.0.bias']
-    a2 = np.maximum(h2, 0)
-    o = 1 / (1 + np.exp(-(a2 @ p['decoder.2.weight'] + p['decoder.2.bias'])))
-    return np.mean((o - x) ** 2), (h1, a1, z, h2, a2, o)
-loss, (h1, a1, z, h2, a2, o) = forward(p)
-assert abs(loss - float(g['loss'])) <= 1e-6 * loss, (loss, float(g['loss']))
-d = 2 * (o - x) / o.size * o * (1 - o)
-want = {'decoder.2.bias': d.sum(0), 'decoder.2.weight': a2.T @ d}
-d = (d @ p['decoder.2.weight'].T) * (h2 > 0)
-want.update({'decoder.0.bias': d.sum(0), 'decoder.0.weight': z.T @ d})
-d = d @ p['decoder.0.weight'].T
-want.update({'encoder.2.bias': d.sum(0), 'encoder.2.weight': a1.T @ d})
-d = (d @ p['encoder.2.weight'].T) * (h1 > 0)
-want.update({'encoder.0.bias': d.sum(0), 'encoder.0.weight': x.T @ d})
-for k in names:
-    got = g['grad/' + k].astype(np.float64)
-    err = np.abs(got - want[k]).max()
-    assert err <= 1e-6 + 1e-4 * np.abs(want[k]).max(), (k, err)
-
-eps = 1e-6
-b = p['decoder.2.bias']
-numeric = np.empty_like(b)
-for i in range(b.size):
-    q = dict(p)
-    q['decoder.2.bias'] = b.copy(); q['decoder.2.bias'][i] += eps
-    plus = forward(q)[0]
-    q['decoder.2.bias'] = b.copy(); q['decoder.2.bias'][i] -= eps
-    numeric[i] = (plus - forward(q)[0]) / (2 * eps)
-err = np.abs(numeric - g['grad/decoder.2.bias']).max()
-assert err <= 1e-7 + 1e-4 * np.abs(numeric).max(), err
-)",
-                     {npz, out + "/checkpoint.npz"});
 }
 
 TEST_CASE("compare prints a row per latent size and writes metrics.json and rate_distortion.png") {
@@ -693,8 +175,8 @@ TEST_CASE("errors are one clear line and a non-zero exit") {
     SUBCASE("sizes that do not fit the data") {
         check_error(run_cli({"train", "--data", "digits", "--dims", "10,4", "--epochs", "1", "--out", out}, dir),
                     {"--dims", "10", "64 features"});
-        check_error(run_cli({"train", "--hidden", "0", "--latent", "4", "--epochs", "1", "--out", out}, dir),
-                    {"[64, 0, 4]"});
+        check_usage_error(run_cli({"train", "--hidden", "0", "--latent", "4", "--epochs", "1", "--out", out}, dir),
+                          {"--hidden", "whole number from 1, got 0"});
         check_error(run_cli({"gradcheck", "--dims", "16"}, dir), {"[16]"});
     }
     SUBCASE("missing or unreadable data") {
@@ -719,11 +201,11 @@ TEST_CASE("errors are one clear line and a non-zero exit") {
         std::string three = dir / "three.csv";
         std::ofstream(three) << "1,2,3\n4,5,6\n7,8,9\n1,1,1\n2,2,2\n";
         check_error(run_cli({"evaluate", "--checkpoint", run + "/checkpoint.npz", "--data", three}, dir), {"64"});
-        // Resuming into a model of other sizes names the parameters that differ.
+        // Resuming into a model of other sizes names the sizes that differ.
         check_error(run_cli({"train", "--resume", run + "/checkpoint.npz", "--hidden", "8", "--latent", "4",
                               "--epochs", "2", "--out", dir / "resumed"},
                              dir),
-                    {"encoder.0.weight has shape (64, 8), file has (64, 16)"});
+                    {"sizes 64-8-4 (the checkpoint's: 64-16-4)"});
     }
     SUBCASE("bad variant options") {
         check_error(run_cli({"train", "--options", R"({"level": 0.2})", "--epochs", "1", "--out", out}, dir),
@@ -735,7 +217,61 @@ TEST_CASE("errors are one clear line and a non-zero exit") {
         check_error(run_cli({"pca", "--components", "100", "--out", out}, dir), {"100 components"});
         check_usage_error(run_cli({"train", "--epochs", "0", "--out", out}, dir), {"--epochs"});
         check_usage_error(run_cli({"--threads", "0", "pca", "--out", out}, dir), {"--threads"});
+        check_usage_error(run_cli({"pca", "--threads", "0", "--out", out}, dir), {"--threads"});
         check_usage_error(run_cli({"train", "--scale", "log", "--out", out}, dir), {"--scale"});
+    }
+    SUBCASE("negative numbers that would wrap, values out of range, names that are never used") {
+        // Each of these ran before: -5 became 2^64 - 5, momentum 5 diverged, an unknown activation with no
+        // hidden layer to use it was never looked at.
+        const std::vector<std::pair<std::vector<std::string>, std::string>> refused = {
+            {{"train", "--limit", "-5"}, "--limit"},
+            {{"train", "--seed", "-1"}, "--seed"},
+            {{"train", "--data-seed", "-1"}, "--data-seed"},
+            {{"train", "--train-seed", "-2"}, "--train-seed"},
+            {{"train", "--patience", "-1"}, "--patience"},
+            {{"train", "--clip-norm", "-1"}, "--clip-norm"},
+            {{"train", "--weight-decay", "-0.1"}, "--weight-decay"},
+            {{"train", "--momentum", "5"}, "--momentum"},
+            {{"train", "--lr", "inf"}, "--lr"},
+            {{"train", "--batch-size", "-64"}, "--batch-size"},
+            {{"train", "--latent", "-4"}, "--latent"},
+            {{"train", "--dims", "64,-8"}, "--dims"},
+            {{"train", "--dims", "64,8", "--activation", "relux"}, "relux"},
+            {{"train", "--output-activation", "sigmod"}, "sigmod"},
+            {{"train", "--latent-activation", "gelu"}, "gelu"},
+            {{"train", "--init", "glorot"}, "glorot"},
+            {{"train", "--optimizer", "lbfgs"}, "--optimizer"},
+            {{"compare", "--latents", "2,-4"}, "--latents"},
+            {{"anomaly", "--epochs", "-1"}, "--epochs"},
+            {{"gradcheck", "--batch", "-3"}, "--batch"},
+            {{"pca", "--components", "-2"}, "--components"},
+            {{"grad", "--checkpoint", "c.npz", "--batch", "0"}, "--batch"},
+            {{"grad", "--checkpoint", "c.npz", "--dtype", "float16"}, "--dtype"},
+        };
+        for (const auto& [args, word] : refused) {
+            std::vector<std::string> all = args;
+            all.insert(all.end(), {"--out", out});
+            check_usage_error(run_cli(all, dir), {word});
+        }
+        CHECK_FALSE(fs::exists(out));
+    }
+    SUBCASE("compare: a code as wide as the data or wider is refused, PCA that is exact gives no ratio") {
+        check_error(run_cli({"compare", "--latents", "4,65", "--hidden", "16", "--epochs", "1", "--out", out}, dir),
+                    {"--latents 65", "64 features"});
+        Run r = run_cli({"compare", "--latents", "64", "--dims", "64,64", "--epochs", "1", "--out", dir / "full"}, dir);
+        check_ok(r);
+        CHECK(std::regex_search(r.out, std::regex("\n +64 +[0-9.]+ +[0-9.]+ +PCA exact\n")));
+    }
+    SUBCASE("a model larger than memory says what was asked for") {
+        check_error(run_cli({"train", "--dims", "64,1000000000000", "--epochs", "1", "--out", out}, dir),
+                    {"sizes 64-1000000000000 ask for", "parameters", "more than this machine's memory"});
+        CHECK_FALSE(fs::exists(out + "/checkpoint.npz"));
+    }
+    SUBCASE("a sigmoid output cannot reach standardised data: refused, and not the default there") {
+        check_error(run_cli({"train", "--scale", "standard", "--output-activation", "sigmoid", "--epochs", "1", "--out",
+                             out},
+                            dir),
+                    {"sigmoid output cannot reach the data", "--output-activation identity"});
     }
     SUBCASE("unknown or missing subcommand, unknown option") {
         check_usage_error(run_cli({"frobnicate"}, dir), {});
@@ -747,5 +283,71 @@ TEST_CASE("errors are one clear line and a non-zero exit") {
         check_error(
             run_cli({"anomaly", "--normal", "42", "--latent", "4", "--hidden", "16", "--epochs", "1", "--out", out}, dir),
             {});
+    }
+}
+
+TEST_CASE("variants lists each variant's options with type, range, default and meaning, from the declarations") {
+    TempDir dir("tapegrad_cli_test");
+    Run r = run_cli({"variants"}, dir);
+    check_ok(r);
+    for (const auto& variant : variants) {
+        CAPTURE(variant);
+        CHECK(r.line_starting(variant + ": ").size() > 0);
+    }
+    for (const char* line : {
+             "  rho (number, (0, 1), default 0.05): target mean activation of each code unit",
+             "  corruption (text, masking | gaussian | salt_and_pepper, default masking): ",
+             "  seed (integer, [0, 2^64), default the model's seed): seed of the corruption's random numbers",
+             "  lambda (number, [0, inf), default 0.001): weight of the Jacobian penalty",
+             "  reports: reconstruction_mse, mean_code_activation, sparsity_kl, weight_decay",
+             "  reports: reconstruction, kl, elbo",
+         }) {
+        CAPTURE(line);
+        CHECK(r.out.find(line) != std::string::npos);
+    }
+}
+
+TEST_CASE("--threads works before and after the verb, and more threads than cores is a warning that says why") {
+    TempDir dir("tapegrad_cli_test");
+    Run before = run_cli({"--threads", "2", "pca", "--components", "2", "--out", dir / "a"}, dir);
+    Run after = run_cli({"pca", "--threads", "2", "--components", "2", "--out", dir / "b"}, dir);
+    check_ok(before);
+    check_ok(after);
+    unsigned cores = std::thread::hardware_concurrency();
+    REQUIRE(cores > 0);
+    Run many = run_cli({"pca", "--threads", std::to_string(cores + 1), "--components", "2", "--out", dir / "c"}, dir);
+    check_ok(many);
+    CHECK(many.err == fmt::format("tapegrad: warning: --threads {} on a machine with {} cores: the threads take turns on "
+                                  "the cores and every product waits for its slowest band, so each step runs slower "
+                                  "than with --threads {}\n",
+                                  cores + 1, cores, cores));
+    CHECK(before.err.empty());
+    Run train = run_cli({"train", "--threads", "2", "--hidden", "16", "--latent", "4", "--epochs", "1", "--no-figures",
+                         "--out", dir / "run"},
+                        dir);
+    check_ok(train);
+    CHECK(train.line_starting("BLAS: ").find("2 threads") != std::string::npos);
+}
+
+TEST_CASE("pca, compare and anomaly keep what an earlier run wrote into --out unless told to replace it") {
+    TempDir dir("tapegrad_cli_test");
+    const std::vector<std::vector<std::string>> commands = {
+        {"pca", "--components", "2"},
+        {"compare", "--latents", "2", "--hidden", "8", "--epochs", "1"},
+        {"anomaly", "--latent", "2", "--hidden", "8", "--epochs", "1"},
+    };
+    for (const auto& command : commands) {
+        CAPTURE(command[0]);
+        std::string out = dir / command[0];
+        std::vector<std::string> args = command;
+        args.insert(args.end(), {"--out", out});
+        check_ok(run_cli(args, dir));
+        std::string first = read_bytes(out + "/metrics.json");
+        check_error(run_cli(args, dir), {command[0] + ": " + out + " already holds a run (metrics.json", "--overwrite"});
+        CHECK(read_bytes(out + "/metrics.json") == first);
+        args.push_back("--overwrite");
+        Run replaced = run_cli(args, dir);
+        check_ok(replaced);
+        CHECK(replaced.out.find("note: --overwrite: removed metrics.json") != std::string::npos);
     }
 }

@@ -100,7 +100,15 @@ struct History {
     bool stopped_early = false;
     std::string to_json() const;
     static History from_json(const std::string& text);
+    // {"epochs": count, "best_epoch", "best_validation_mse", "stopped_early"}: what metrics.json and a
+    // checkpoint's config keep, the records being in history.csv and in the checkpoint's arrays.
+    std::string summary_json() const;
 };
+
+// The history a checkpoint written by a Trainer holds: its summary in the config (extra.history), its
+// records as float64 arrays under history/ (epoch, train_loss, ..., terms/<name>), so that a checkpoint
+// of a long run stays small and its losses exact.
+History read_history(const std::string& checkpoint);
 
 template <class T>
 class Trainer {

@@ -16,6 +16,7 @@
 
 #include "tapegrad/nn/file.hpp"
 #include "tapegrad/nn/module.hpp"
+#include "tapegrad/nn/npz.hpp"
 #include "tapegrad/nn/optim.hpp"
 
 namespace tapegrad::nn {
@@ -27,11 +28,12 @@ using NamedArrays = std::vector<std::pair<std::string, Array<T>>>;
 
 // `model_config` is JSON text describing the model (how to rebuild it); "{}" if there is nothing to say.
 // `extra` is JSON text the caller wants back on resume (epoch, scheduler, data seed); "{}" for nothing.
-// `arrays` go in under their own names, which must not be a parameter's or start with "optimizer/".
+// `arrays` (float or double, whatever the model's dtype) go in under their own names, which must not be
+// a parameter's or start with "optimizer/".
 template <class T>
 void save_checkpoint(const std::string& path, const Module<T>& model, const Optimizer<T>* optimizer = nullptr,
                      const std::string& model_config = "{}", const std::string& extra = "{}",
-                     const NamedArrays<T>& arrays = {});
+                     const std::vector<NpzEntry>& arrays = {});
 
 // The arrays of a checkpoint whose names start with `prefix`, the prefix removed, in the file's order.
 // ValueError for one of another dtype.
@@ -49,9 +51,9 @@ void load_checkpoint(const std::string& path, Module<T>& model, Optimizer<T>* op
 std::string read_checkpoint_config(const std::string& path);
 
 extern template void save_checkpoint<float>(const std::string&, const Module<float>&, const Optimizer<float>*,
-                                            const std::string&, const std::string&, const NamedArrays<float>&);
+                                            const std::string&, const std::string&, const std::vector<NpzEntry>&);
 extern template void save_checkpoint<double>(const std::string&, const Module<double>&, const Optimizer<double>*,
-                                             const std::string&, const std::string&, const NamedArrays<double>&);
+                                             const std::string&, const std::string&, const std::vector<NpzEntry>&);
 extern template NamedArrays<float> read_checkpoint_arrays<float>(const std::string&, std::string_view);
 extern template NamedArrays<double> read_checkpoint_arrays<double>(const std::string&, std::string_view);
 extern template void load_checkpoint<float>(const std::string&, Module<float>&, Optimizer<float>*);
