@@ -26,6 +26,7 @@ if [ "${TAPEGRAD_KEEP_INSTALL_TEST:-0}" = 1 ]; then
     echo "keeping $work"
 else
     trap 'rm -rf "$work"' EXIT
+    trap 'exit 143' INT TERM  # so that a timeout's kill still removes it
 fi
 src=$work/src
 prefix=$work/prefix
