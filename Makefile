@@ -6,7 +6,7 @@ SHELL := /bin/bash
 BUILD ?= build
 PACKAGES := g++ meson ninja-build pkg-config xtensor-dev libxtensor-blas-dev libxsimd-dev libopenblas-dev \
             libblis-dev liblapack-dev libfmt-dev doctest-dev nlohmann-json3-dev libcli11-dev zlib1g-dev libzip-dev \
-            python3-numpy libstb-dev gnuplot-nox
+            python3-numpy libstb-dev gnuplot-nox ccache
 # Fashion-MNIST is installed by the commands that read it, never committed.
 DATA_PACKAGES := dataset-fashion-mnist
 BENCH_PACKAGES := python3-torch python3-numpy
@@ -60,8 +60,10 @@ test-sanitize: deps data-deps $(SANITIZE_BUILD)/build.ninja
 	@awk -F'|' '/\[doctest\] test cases:/ { split($$2, p, " "); split($$3, f, " "); passed += p[1]; failed += f[1] } \
 	  END { printf "sanitizers: %d passed, %d failed\n", passed, failed; exit failed > 0 }' $(SANITIZE_BUILD)/test-output.txt
 
-# Experiment 2 of the README: autoencoders against PCA on the bundled digits, into runs/demo/.
-demo: build
+# Experiment 2 of the README: autoencoders against PCA on the bundled digits, into runs/demo/. Builds the
+# demo and the library it links, not the whole tree.
+demo: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD) examples/digits_demo
 	$(BUILD)/examples/digits_demo --out runs/demo
 
 bench: build bench-deps data-deps

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -196,7 +198,12 @@ Array<T> interpolate(Autoencoder<T>& model, const Array<T>& a, const Array<T>& b
         tapegrad::detail::throw_value_error(fmt::format("interpolate: needs at least 2 steps, got {}", steps));
     }
     NoGrad off;
-    Var<T> ends(Array<T>(xt::stack(xt::xtuple(a, b))));
+    // (2, features), a's row then b's. Copied rather than xt::stack(xt::xtuple(a, b)): g++ 12 reports a false
+    // -Warray-bounds inside xtensor's svector::insert, where stack adds the new axis to a 1-D shape.
+    Array<T> pair = xt::empty<T>(Shape{2, features});
+    std::copy_n(a.data(), features, pair.data());
+    std::copy_n(b.data(), features, pair.data() + features);
+    Var<T> ends(std::move(pair));
     Array<T> codes = model.encode(ends).value();  // (2, latent)
     std::size_t latent = codes.shape()[1];
     Array<T> path = xt::empty<T>(Shape{steps, latent});

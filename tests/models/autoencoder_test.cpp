@@ -111,7 +111,7 @@ TEST_CASE("training lowers every variant's loss on a small fixed problem") {
 }
 
 TEST_CASE("denoising corrupts afresh at every draw, as asked") {
-    Array<double> x = xt::ones<double>(Shape{100, 100}) * 0.5;
+    Array<double> x(Shape{100, 100}, 0.5);
     DenoisingAutoencoder<double> masking({.sizes = {100, 3}}, {.corruption = Corruption::masking, .level = 0.3});
     Array<double> a = masking.corrupt(x);
     std::size_t zeros = xt::sum(xt::equal(a, 0.0))();
