@@ -389,8 +389,9 @@ void write_comparison(const std::string& path, const std::vector<Array<float>>& 
     render(path, placements, canvas, image_height, image_width, options);
 }
 
-void plot_lines(const std::string& path, const std::string& title, const std::string& x_label,
-                const std::string& y_label, const std::vector<Series>& series, PlotOptions options) {
+std::string detail::plot_lines_script(const std::string& path, const std::string& title, const std::string& x_label,
+                                      const std::string& y_label, const std::vector<Series>& series,
+                                      const PlotOptions& options) {
     std::string what = figure_name(path);
     check_plot_options(what, options);
     if (series.empty()) {
@@ -427,12 +428,13 @@ void plot_lines(const std::string& path, const std::string& title, const std::st
                               style, colour(k), key);
     }
     script += "\n";
-    nn::detail::write_file_atomically(path, run_gnuplot(what, options.gnuplot, script), what);
+    return script;
 }
 
-void plot_scatter(const std::string& path, const std::string& title, const std::string& x_label,
-                  const std::string& y_label, const std::vector<double>& x, const std::vector<double>& y,
-                  const std::vector<std::int64_t>& labels, PlotOptions options) {
+std::string detail::plot_scatter_script(const std::string& path, const std::string& title, const std::string& x_label,
+                                        const std::string& y_label, const std::vector<double>& x,
+                                        const std::vector<double>& y, const std::vector<std::int64_t>& labels,
+                                        const PlotOptions& options) {
     std::string what = figure_name(path);
     check_plot_options(what, options);
     if (x.size() != y.size() || (!labels.empty() && labels.size() != x.size())) {
@@ -470,6 +472,21 @@ void plot_scatter(const std::string& path, const std::string& title, const std::
         ++k;
     }
     script += "\n";
+    return script;
+}
+
+void plot_lines(const std::string& path, const std::string& title, const std::string& x_label,
+                const std::string& y_label, const std::vector<Series>& series, PlotOptions options) {
+    std::string script = detail::plot_lines_script(path, title, x_label, y_label, series, options);
+    std::string what = figure_name(path);
+    nn::detail::write_file_atomically(path, run_gnuplot(what, options.gnuplot, script), what);
+}
+
+void plot_scatter(const std::string& path, const std::string& title, const std::string& x_label,
+                  const std::string& y_label, const std::vector<double>& x, const std::vector<double>& y,
+                  const std::vector<std::int64_t>& labels, PlotOptions options) {
+    std::string script = detail::plot_scatter_script(path, title, x_label, y_label, x, y, labels, options);
+    std::string what = figure_name(path);
     nn::detail::write_file_atomically(path, run_gnuplot(what, options.gnuplot, script), what);
 }
 

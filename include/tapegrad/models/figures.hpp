@@ -87,6 +87,16 @@ void plot_scatter(const std::string& path, const std::string& title, const std::
 
 namespace detail {
 [[noreturn]] void throw_figure_error(std::string message);
+
+// The gnuplot scripts plot_lines and plot_scatter run, after the same checks and with the same errors:
+// tests read the ranges, the key's place and the labels from them rather than guess them from pixels.
+std::string plot_lines_script(const std::string& path, const std::string& title, const std::string& x_label,
+                              const std::string& y_label, const std::vector<Series>& series,
+                              const PlotOptions& options);
+std::string plot_scatter_script(const std::string& path, const std::string& title, const std::string& x_label,
+                                const std::string& y_label, const std::vector<double>& x,
+                                const std::vector<double>& y, const std::vector<std::int64_t>& labels,
+                                const PlotOptions& options);
 }  // namespace detail
 
 }  // namespace tapegrad::models
