@@ -74,12 +74,27 @@ void write_image_grid(const std::string& path, const Array<float>& images, std::
 void write_comparison(const std::string& path, const std::vector<Array<float>>& sets, std::size_t image_height,
                       std::size_t image_width, std::size_t columns = 0, ImageGridOptions options = {});
 
+// Which y axis a series or a mark is drawn against: the left one, or a right one with its own range,
+// label and scale, for a quantity in other units or of another size (train objective on the left,
+// validation MSE on the right).
+enum class Axis { left, right };
+
 // One line of a line plot. An empty name leaves the line out of the key. Points whose x or y is NaN or
 // Inf are left out, breaking the line there (a loss that diverged at the end still plots up to it).
 struct Series {
     std::string name;
     std::vector<double> x;
     std::vector<double> y;
+    Axis axis = Axis::left;
+};
+
+// A point drawn as a black dot with its label beside it, on the side where the label hides least of
+// the data: the operating point of a threshold on a ROC curve, {fpr, tpr, "threshold 0.0123"}.
+struct Mark {
+    double x = 0;
+    double y = 0;
+    std::string label;
+    Axis axis = Axis::left;
 };
 
 struct PlotOptions {
@@ -89,18 +104,45 @@ struct PlotOptions {
     std::size_t height = 600;
     // The program to run; a path or a name looked up in PATH.
     std::string gnuplot = "gnuplot";
+    // The right y axis, drawn when a series or a mark is on it (Axis::right): its label, and a log scale
+    // for it as log_y is for the left one (every finite y of a right-axis series must then be positive).
+    // When there are series on both axes, each named one says in the key which axis is its ("validation
+    // MSE (right axis)"), and the label of an axis with a single series takes that series' colour. A loss
+    // plot with the objective on the left and the validation MSE on the right:
+    //   plot_lines(path, "loss by epoch", "epoch", "train objective",
+    //              {{"train objective", epochs, objective}, {"validation MSE", epochs, mse, Axis::right}},
+    //              {.log_y = true, .y2_label = "validation MSE", .log_y2 = true});
+    std::string y2_label = {};
+    bool log_y2 = false;
+    // Points marked on the plot (plot_lines and plot_scatter); the axes are fitted to include them. Each
+    // must be finite, and positive on a log axis. The threshold on a ROC curve:
+    //   .marks = {{fpr, tpr, fmt::format("threshold {:.4g}", threshold)}}
+    std::vector<Mark> marks = {};
+    // plot_scatter: the name of label value k, shown in the key instead of the number k. Every label
+    // must then be in [0, label_names.size()). Fashion-MNIST's are {"T-shirt/top", "Trouser", ...}.
+    std::vector<std::string> label_names = {};
 };
 
 // Line plot: one line per series, with markers when a series has at most 30 points (error against
 // latent size has a handful, a loss curve hundreds). Titles and labels appear as written: quotes are
 // escaped, gnuplot's enhanced text is off (so `train_loss` keeps its underscore) and control characters
 // become spaces.
+//
+// Both plots fit each axis to the finite data and the marks, with 3% of the span to spare on either
+// side (on a log axis, of the span in decades); a single value gets +-10% around it (+-1 around 0), or
+// a factor of 2 on a log axis. A log axis spanning less than four decades is labelled at 1, 2 and 5
+// times powers of ten (or finer), not only at the powers. The key sits inside the frame, boxed on white,
+// in the corner where it covers no data and no mark's label (preferring top right, top left, bottom
+// right, bottom left); when every corner has data under it, the axis along which the key is thinner is
+// extended (by at most half) to make room for it at the top right. A series on the right axis: see
+// PlotOptions::y2_label.
 void plot_lines(const std::string& path, const std::string& title, const std::string& x_label,
                 const std::string& y_label, const std::vector<Series>& series, PlotOptions options = {});
 
 // Scatter plot of (x[i], y[i]) coloured by labels[i], with a key of the label values in increasing
-// order (the key is left out beyond 20 labels, where it would be longer than the plot). Empty labels
-// draw every point in one colour. Points with a NaN or Inf coordinate are left out.
+// order, or of their names from options.label_names (the key is left out beyond 20 labels, where it
+// would be longer than the plot). Empty labels draw every point in one colour. Points with a NaN or Inf
+// coordinate are left out.
 void plot_scatter(const std::string& path, const std::string& title, const std::string& x_label,
                   const std::string& y_label, const std::vector<double>& x, const std::vector<double>& y,
                   const std::vector<std::int64_t>& labels, PlotOptions options = {});
