@@ -103,7 +103,8 @@ nlohmann::json denoising(const Setup& s) {
     fmt::print("test MSE to the clean digits: corrupted {:.5f}, denoised {:.5f}\n", corrupted_mse, denoised_mse);
     std::size_t n = 16;
     auto first = [&](const Array<float>& a) { return Array<float>(xt::view(a, xt::range(0, n), xt::all())); };
-    write_comparison(s.out + "/denoising.png", {first(s.test.x), first(corrupted), first(denoised)}, 8, 8);
+    write_comparison(s.out + "/denoising.png", {first(s.test.x), first(corrupted), first(denoised)}, 8, 8, 0,
+                     {.row_labels = {"clean", "corrupted", "denoised"}});
     return {{"corrupted_test_mse", corrupted_mse}, {"denoised_test_mse", denoised_mse}};
 }
 
@@ -126,9 +127,12 @@ nlohmann::json anomaly(const Setup& s) {
     fmt::print("test: {} anomalies among {}: precision {:.4f} recall {:.4f} F1 {:.4f} ROC-AUC {:.4f}\n",
                d.true_positives + d.false_negatives, scores.size(), d.precision, d.recall, d.f1, auc);
     RocCurve roc = roc_curve(scores, is_anomaly);
+    // The threshold's operating point on the curve: the share of normal digits it flags, of anomalies it catches.
+    double fpr = double(d.false_positives) / double(std::max<std::size_t>(1, d.false_positives + d.true_negatives));
     plot_lines(s.out + "/anomaly_roc.png", fmt::format("digits: trained on 1s, the rest anomalous (AUC {:.3f})", auc),
                "false positive rate", "true positive rate",
-               {{"autoencoder", roc.false_positive_rate, roc.true_positive_rate}, {"chance", {0, 1}, {0, 1}}});
+               {{"autoencoder", roc.false_positive_rate, roc.true_positive_rate}, {"chance", {0, 1}, {0, 1}}},
+               {.marks = {{fpr, d.recall, fmt::format("threshold {:.4g}", d.threshold)}}});
     nlohmann::json j = nlohmann::json::parse(d.to_json());
     j["roc_auc"] = auc;
     j["training_samples"] = ones.size();
@@ -156,7 +160,8 @@ nlohmann::json interpolation(const Setup& s) {
         float t = float(i) / float(steps - 1);
         xt::row(in_pixels, static_cast<std::ptrdiff_t>(i)) = (1 - t) * three + t * eight;
     }
-    write_comparison(s.out + "/interpolation.png", {in_code, in_pixels}, 8, 8);
+    write_comparison(s.out + "/interpolation.png", {in_code, in_pixels}, 8, 8, 0,
+                     {.row_labels = {"in code space", "pixel blend"}});
     fmt::print("test samples {} (a 3) and {} (an 8): code-space path above, pixel-space blend below\n", i3, i8);
     return {{"from_test_row", i3}, {"to_test_row", i8}, {"steps", steps}};
 }

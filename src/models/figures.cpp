@@ -6,15 +6,21 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <map>
+#include <optional>
 #include <string_view>
+#include <tuple>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <stb_image_write.h>
+#include <stb_truetype.h>
 
 #include "tapegrad/nn/file.hpp"
 
@@ -33,19 +39,51 @@ using tapegrad::detail::throw_value_error;
 
 std::string figure_name(const std::string& path) { return fmt::format("figure {}", path); }
 
+// Everything left to read from a file descriptor, up to its end or an error.
+std::string read_all(int fd) {
+    std::string out;
+    char buffer[65536];
+    for (;;) {
+        ssize_t n = ::read(fd, buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return out;
+        }
+        out.append(buffer, static_cast<std::size_t>(n));
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Image grids
 
-// Where one image goes on the canvas: its first value and its top-left corner.
-struct Placement {
-    const float* image;
-    std::size_t left;
-    std::size_t top;
+// Where images go on a canvas: `columns` cells a row, `rows` rows split evenly into `blocks`, a column of
+// row labels on the left.
+struct Layout {
+    std::size_t columns = 0;
+    std::size_t rows = 0;
+    std::size_t blocks = 1;
+    std::size_t image_height = 0;  // in pixels once render() has scaled them
+    std::size_t image_width = 0;
+    std::size_t gap = 0;
+    std::size_t label_width = 0;  // 0 without row labels
+
+    std::size_t left(std::size_t column) const { return label_width + gap + column * (image_width + gap); }
+    // Blocks are 4 * gap apart against gap between rows, so that the eye groups the rows of a block (one
+    // extra gap was too little to see).
+    std::size_t top(std::size_t row) const {
+        return gap + row * (image_height + gap) + row / (rows / blocks) * 3 * gap;
+    }
+    std::size_t width() const { return left(columns); }
+    std::size_t height() const { return gap + rows * (image_height + gap) + (blocks - 1) * 3 * gap; }
 };
 
-struct Canvas {
-    std::size_t width = 0;
-    std::size_t height = 0;
+// One image and its cell.
+struct Cell {
+    const float* image;
+    std::size_t column;
+    std::size_t row;
 };
 
 void check_grid_arguments(const std::string& what, const Array<float>& images, std::size_t image_height,
@@ -53,9 +91,6 @@ void check_grid_arguments(const std::string& what, const Array<float>& images, s
     if (image_height == 0 || image_width == 0) {
         throw_value_error(fmt::format("{}: images must be at least 1 x 1: got {} x {}", what, image_height,
                                       image_width));
-    }
-    if (options.scale == 0) {
-        throw_value_error(fmt::format("{}: scale must be at least 1: got 0", what));
     }
     if (!(options.gap_value >= 0.0f && options.gap_value <= 1.0f)) {
         throw_value_error(fmt::format("{}: gap_value must be in [0, 1]: got {}", what, options.gap_value));
@@ -84,33 +119,198 @@ void check_grid_arguments(const std::string& what, const Array<float>& images, s
 
 std::uint8_t to_grey(float v) { return static_cast<std::uint8_t>(std::lround(std::clamp(v, 0.0f, 1.0f) * 255.0f)); }
 
-// Draws the placed images (each upscaled by nearest neighbour) on a canvas of gap grey, encodes it as
-// PNG in memory and writes it atomically.
-void render(const std::string& path, const std::vector<Placement>& placements, Canvas canvas,
-            std::size_t image_height, std::size_t image_width, const ImageGridOptions& options) {
-    std::string what = figure_name(path);
-    // stb takes int sizes; a larger grid would not be one anybody opens anyway.
-    if (canvas.width > 32768 || canvas.height > 32768) {
-        throw_value_error(fmt::format("{}: image too large: {} x {} pixels, at most 32768 a side", what,
-                                      canvas.width, canvas.height));
+// The scale the options ask for, or the smallest that makes images min_side long and the figure
+// min_height high, stopping at images 4 * min_side long: height alone does not justify a wall of pixels.
+std::size_t choose_scale(const ImageGridOptions& options, Layout layout) {
+    if (options.scale != 0) {
+        return options.scale;
     }
-    std::vector<std::uint8_t> pixels(canvas.width * canvas.height, to_grey(options.gap_value));
-    std::size_t scale = options.scale;
-    for (const Placement& at : placements) {
-        for (std::size_t r = 0; r < image_height * scale; ++r) {
-            std::uint8_t* row = pixels.data() + (at.top + r) * canvas.width + at.left;
-            const float* src = at.image + (r / scale) * image_width;
-            for (std::size_t c = 0; c < image_width * scale; ++c) {
+    std::size_t longer = std::max(layout.image_height, layout.image_width);
+    std::size_t scale = std::max<std::size_t>(1, (options.min_side + longer - 1) / longer);
+    std::size_t cap = std::max(scale, 4 * options.min_side / longer);
+    Layout scaled = layout;
+    for (;; ++scale) {
+        scaled.image_height = layout.image_height * scale;
+        if (scale >= cap || scaled.height() >= options.min_height) {
+            return scale;
+        }
+    }
+}
+
+// DejaVu Sans: the font gnuplot's figures fall back to on Debian, so that grids and plots match.
+constexpr const char* default_font = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+
+// The code points of UTF-8 text; a byte that starts no valid sequence reads as U+FFFD, a control
+// character as a space.
+std::vector<int> code_points(std::string_view text) {
+    std::vector<int> out;
+    for (std::size_t i = 0; i < text.size();) {
+        auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+        unsigned char b = byte(i);
+        std::size_t length = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xe ? 3 : (b >> 3) == 0x1e ? 4 : 0;
+        bool valid = length != 0 && i + length <= text.size();
+        int cp = length == 1 ? b : b & (0x7f >> length);
+        for (std::size_t k = 1; valid && k < length; ++k) {
+            valid = (byte(i + k) & 0xc0) == 0x80;
+            cp = (cp << 6) | (byte(i + k) & 0x3f);
+        }
+        out.push_back(!valid ? 0xfffd : cp < 0x20 || cp == 0x7f ? ' ' : cp);
+        i += valid ? length : 1;
+    }
+    return out;
+}
+
+// A TrueType font at one pixel height, drawing black text on a grey canvas.
+class Font {
+public:
+    Font(const std::string& what, const std::string& path, float pixel_height) {
+        int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            std::string hint = path == default_font ? ": install fonts-dejavu-core" : "";
+            detail::throw_figure_error(fmt::format("{}: cannot read the font {}: {}{}", what, path,
+                                                   std::strerror(errno), hint));
+        }
+        bytes_ = read_all(fd);
+        ::close(fd);
+        const auto* data = reinterpret_cast<const unsigned char*>(bytes_.data());
+        // stb reads the tables the header points to without bounds checks: only a file that starts like a
+        // font gets that far.
+        int offset = bytes_.size() < 12 ? -1 : stbtt_GetFontOffsetForIndex(data, 0);
+        if (offset < 0 || stbtt_InitFont(&info_, data, offset) == 0) {
+            detail::throw_figure_error(fmt::format("{}: {} is not a TrueType font", what, path));
+        }
+        scale_ = stbtt_ScaleForPixelHeight(&info_, pixel_height);
+        int line_gap = 0;
+        stbtt_GetFontVMetrics(&info_, &ascent_, &descent_, &line_gap);
+    }
+    Font(const Font&) = delete;  // info_ points into bytes_
+    Font& operator=(const Font&) = delete;
+
+    std::size_t height() const { return static_cast<std::size_t>(std::ceil((ascent_ - descent_) * scale_)); }
+
+    std::size_t width(std::string_view text) const {
+        float pen = 0;
+        for_each_glyph(text, [&](int, float x) { pen = x; });
+        return static_cast<std::size_t>(std::ceil(pen));
+    }
+
+    // Draws `text` with its top left at (left, top), blending into `pixels` (canvas_width a row) only
+    // inside `clip`: a label never spills onto an image.
+    void draw(std::vector<std::uint8_t>& pixels, std::size_t canvas_width, std::size_t left, std::size_t top,
+              std::string_view text, const std::array<std::size_t, 4>& clip) const {
+        int baseline = static_cast<int>(top) + static_cast<int>(std::lround(ascent_ * scale_));
+        std::vector<unsigned char> glyph;
+        for_each_glyph(text, [&](int cp, float pen_before) {
+            if (cp == 0) {  // the end of the text
+                return;
+            }
+            float shift = pen_before - std::floor(pen_before);
+            int x0 = 0, y0 = 0, x1 = 0, y1 = 0;
+            stbtt_GetCodepointBitmapBoxSubpixel(&info_, cp, scale_, scale_, shift, 0, &x0, &y0, &x1, &y1);
+            int w = x1 - x0, h = y1 - y0;
+            if (w <= 0 || h <= 0) {
+                return;
+            }
+            glyph.assign(static_cast<std::size_t>(w * h), 0);
+            stbtt_MakeCodepointBitmapSubpixel(&info_, glyph.data(), w, h, w, scale_, scale_, shift, 0, cp);
+            int gx = static_cast<int>(left) + static_cast<int>(std::floor(pen_before)) + x0;
+            for (int r = 0; r < h; ++r) {
+                for (int c = 0; c < w; ++c) {
+                    long x = gx + c, y = baseline + y0 + r;
+                    if (x < long(clip[0]) || x > long(clip[2]) || y < long(clip[1]) || y > long(clip[3])) {
+                        continue;
+                    }
+                    // Coverage a of black over the canvas: the grey keeps 1 - a of itself.
+                    std::uint8_t& p = pixels[std::size_t(y) * canvas_width + std::size_t(x)];
+                    unsigned a = glyph[std::size_t(r * w + c)];
+                    p = static_cast<std::uint8_t>((p * (255 - a) + 127) / 255);
+                }
+            }
+        });
+    }
+
+private:
+    // Calls f(code point, pen position before it) for every character, then f(0, end of the text)
+    // (code_points made every control character a space: 0 is no character).
+    template <class F>
+    void for_each_glyph(std::string_view text, F f) const {
+        std::vector<int> cps = code_points(text);
+        float pen = 0;
+        for (std::size_t i = 0; i < cps.size(); ++i) {
+            f(cps[i], pen);
+            int advance = 0, bearing = 0;
+            stbtt_GetCodepointHMetrics(&info_, cps[i], &advance, &bearing);
+            pen += advance * scale_;
+            if (i + 1 < cps.size()) {
+                pen += stbtt_GetCodepointKernAdvance(&info_, cps[i], cps[i + 1]) * scale_;
+            }
+        }
+        f(0, pen);
+    }
+
+    std::string bytes_;
+    stbtt_fontinfo info_{};
+    float scale_ = 1;
+    int ascent_ = 0;
+    int descent_ = 0;
+};
+
+// Scales, labels and draws the cells (each image upscaled by nearest neighbour) on a canvas of gap grey
+// with a white column for the labels, encodes it as PNG in memory and writes it atomically.
+void render(const std::string& path, const std::vector<Cell>& cells, Layout layout, const ImageGridOptions& options) {
+    std::string what = figure_name(path);
+    std::size_t source_width = layout.image_width;
+    std::size_t scale = choose_scale(options, layout);
+    layout.image_height *= scale;
+    layout.image_width *= scale;
+    // 18 pixels reads at a glance beside a 64-pixel digit; a smaller image gets smaller text rather than
+    // text that runs into the next row.
+    std::optional<Font> font;
+    if (!options.row_labels.empty()) {
+        font.emplace(what, options.font.empty() ? default_font : options.font,
+                     static_cast<float>(std::min<std::size_t>(18, layout.image_height)));
+        std::size_t widest = 0;
+        for (const std::string& label : options.row_labels) {
+            widest = std::max(widest, font->width(label));
+        }
+        layout.label_width = widest + 16;
+    }
+    std::size_t width = layout.width();
+    std::size_t height = layout.height();
+    // stb takes int sizes; a larger grid would not be one anybody opens anyway.
+    if (width > 32768 || height > 32768) {
+        throw_value_error(fmt::format("{}: image too large: {} x {} pixels, at most 32768 a side", what, width,
+                                      height));
+    }
+    std::vector<std::uint8_t> pixels(width * height, to_grey(options.gap_value));
+    for (const Cell& cell : cells) {
+        std::size_t left = layout.left(cell.column);
+        std::size_t top = layout.top(cell.row);
+        for (std::size_t r = 0; r < layout.image_height; ++r) {
+            std::uint8_t* row = pixels.data() + (top + r) * width + left;
+            const float* src = cell.image + (r / scale) * source_width;
+            for (std::size_t c = 0; c < layout.image_width; ++c) {
                 row[c] = to_grey(src[c / scale]);
             }
+        }
+    }
+    if (font) {
+        for (std::size_t y = 0; y < height; ++y) {
+            std::fill_n(pixels.data() + y * width, layout.label_width, std::uint8_t{255});
+        }
+        for (std::size_t r = 0; r < layout.rows; ++r) {
+            std::size_t top = layout.top(r);
+            std::size_t text_top = top + (layout.image_height - std::min(layout.image_height, font->height())) / 2;
+            font->draw(pixels, width, 8, text_top, options.row_labels[r % options.row_labels.size()],
+                       {0, top, layout.label_width - 1, top + layout.image_height - 1});
         }
     }
     std::string png;
     auto append = [](void* context, void* data, int size) {
         static_cast<std::string*>(context)->append(static_cast<const char*>(data), static_cast<std::size_t>(size));
     };
-    int w = static_cast<int>(canvas.width);
-    int h = static_cast<int>(canvas.height);
+    int w = static_cast<int>(width);
+    int h = static_cast<int>(height);
     if (stbi_write_png_to_func(append, &png, w, h, 1, pixels.data(), w) == 0) {
         detail::throw_figure_error(fmt::format("{}: png encoding failed: {} x {} pixels", what, w, h));
     }
@@ -156,21 +356,6 @@ void write_all(const std::string& what, int fd, std::string_view bytes) {
                                                    std::strerror(errno)));
         }
         bytes.remove_prefix(static_cast<std::size_t>(n));
-    }
-}
-
-std::string read_all(int fd) {
-    std::string out;
-    char buffer[65536];
-    for (;;) {
-        ssize_t n = ::read(fd, buffer, sizeof buffer);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return out;
-        }
-        out.append(buffer, static_cast<std::size_t>(n));
     }
 }
 
@@ -291,28 +476,8 @@ void check_plot_options(const std::string& what, const PlotOptions& options) {
     }
 }
 
-// The commands every plot starts with: the terminal, the text, the axes.
-std::string preamble(const std::string& title, const std::string& x_label, const std::string& y_label,
-                     const PlotOptions& options) {
-    std::string s;
-    s += fmt::format("set terminal pngcairo size {},{} noenhanced font ',11'\n", options.width, options.height);
-    s += fmt::format("set title {}\n", gnuplot_string(title));
-    s += fmt::format("set xlabel {}\n", gnuplot_string(x_label));
-    s += fmt::format("set ylabel {}\n", gnuplot_string(y_label));
-    s += "set grid lc rgb '#d0d0d0'\n";
-    // Linear axes fit the data rather than widen to the next round tick (epochs 1..100 would get an axis
-    // from -20 to 120), with a little room so that extreme points are not drawn on the border. Log axes
-    // do widen, to whole decades: fitted, they may show one labelled tick or none.
-    s += "set offsets graph 0.02, graph 0.02, graph 0.04, graph 0.04\n";
-    s += options.log_x ? "set logscale x\n" : "set autoscale xfix\n";
-    s += options.log_y ? "set logscale y\n" : "set autoscale yfix\n";
-    // Outside the plot, the key never hides a line or a cluster.
-    s += "set key outside right top\n";
-    return s;
-}
-
 // Points a log axis could not place: gnuplot would drop them with only a warning.
-void check_log_axis(const std::string& what, char axis, bool log, const std::vector<double>& values,
+void check_log_axis(const std::string& what, std::string_view axis, bool log, const std::vector<double>& values,
                     std::string_view owner) {
     if (!log) {
         return;
@@ -320,7 +485,25 @@ void check_log_axis(const std::string& what, char axis, bool log, const std::vec
     for (std::size_t i = 0; i < values.size(); ++i) {
         if (std::isfinite(values[i]) && values[i] <= 0) {
             throw_value_error(fmt::format("{}: log {} axis needs positive values: {} has {}[{}] = {}", what, axis,
-                                          owner, axis, i, values[i]));
+                                          owner, axis.substr(0, 1), i, values[i]));
+        }
+    }
+}
+
+void check_marks(const std::string& what, const PlotOptions& options) {
+    for (std::size_t k = 0; k < options.marks.size(); ++k) {
+        const Mark& m = options.marks[k];
+        std::string owner = fmt::format("mark {} {}", k, gnuplot_string(m.label));
+        if (!std::isfinite(m.x) || !std::isfinite(m.y)) {
+            throw_value_error(fmt::format("{}: {} is not finite: ({}, {})", what, owner, m.x, m.y));
+        }
+        bool log_y = m.axis == Axis::left ? options.log_y : options.log_y2;
+        std::string_view y_axis = m.axis == Axis::left ? "y" : "y2";
+        for (auto [axis, log, v] : {std::tuple{std::string_view("x"), options.log_x, m.x}, {y_axis, log_y, m.y}}) {
+            if (log && v <= 0) {
+                throw_value_error(fmt::format("{}: log {} axis needs positive values: {} has {} = {}", what, axis,
+                                              owner, axis.substr(0, 1), v));
+            }
         }
     }
 }
@@ -332,6 +515,325 @@ bool any_finite_point(const std::vector<double>& x, const std::vector<double>& y
         }
     }
     return false;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Axes fitted to the data, the key and the marks placed where they hide least of it
+
+struct Range {
+    double lo = std::numeric_limits<double>::infinity();
+    double hi = -std::numeric_limits<double>::infinity();
+
+    bool empty() const { return lo > hi; }
+    void add(double v) {
+        lo = std::min(lo, v);
+        hi = std::max(hi, v);
+    }
+};
+
+// The range from the lowest to the highest value and 3% of it more on either side, so that no point
+// sits on the border; in decades on a log axis. gnuplot's own autoscaling widens to round numbers, on a
+// log axis to whole decades, which left a 1.3-decade curve a third of the frame.
+Range fit(Range data, bool log) {
+    double lo = log ? std::log10(data.lo) : data.lo;
+    double hi = log ? std::log10(data.hi) : data.hi;
+    if (hi > lo) {
+        double margin = 0.03 * (hi - lo);
+        lo -= margin;
+        hi += margin;
+    } else if (log) {
+        lo -= std::log10(2.0);
+        hi += std::log10(2.0);
+    } else {
+        double half = lo == 0 ? 1.0 : 0.1 * std::fabs(lo);
+        lo -= half;
+        hi += half;
+    }
+    return log ? Range{std::pow(10.0, lo), std::pow(10.0, hi)} : Range{lo, hi};
+}
+
+// Where v falls between r.lo (0) and r.hi (1).
+double fraction(double v, Range r, bool log) {
+    return log ? (std::log10(v) - std::log10(r.lo)) / (std::log10(r.hi) - std::log10(r.lo))
+               : (v - r.lo) / (r.hi - r.lo);
+}
+
+// Moves r.hi so that the old range takes 1 - part of the new one, leaving `part` of the axis free: at
+// most half of it, since a key covering a few points is better than data squeezed to a sliver.
+void make_room(Range& r, bool log, double part) {
+    part = std::min(part, 0.5);
+    if (log) {
+        r.hi = r.lo * std::pow(r.hi / r.lo, 1 / (1 - part));
+    } else {
+        r.hi = r.lo + (r.hi - r.lo) / (1 - part);
+    }
+}
+
+// gnuplot labels a log axis at powers of ten only: fitted to a decade or two, it shows one label or
+// none. Up to four decades, label 1, 2 and 5 times powers of ten (1, 2, 3, 5 up to one decade), and on
+// an axis too short for three such labels, multiples of a round step, as on a linear axis: a loss from
+// 0.9 to 2.8 reads 1, 1.5, 2, 2.5.
+std::string log_tics(std::string_view axis, Range r) {
+    double decades = std::log10(r.hi / r.lo);
+    if (decades > 4) {
+        return "";
+    }
+    std::vector<std::string> tics;
+    auto add = [&](double v) {
+        std::string text = fmt::format("{:g}", v);
+        double at = std::stod(text);  // the tic where its label says, not at 0.30000000000000004
+        if (at >= r.lo && at <= r.hi) {
+            tics.push_back(fmt::format("\"{0}\" {0}", text));
+        }
+    };
+    std::vector<int> mantissas = decades > 1 ? std::vector<int>{1, 2, 5} : std::vector<int>{1, 2, 3, 5};
+    for (int e = static_cast<int>(std::floor(std::log10(r.lo))); e <= static_cast<int>(std::ceil(std::log10(r.hi)));
+         ++e) {
+        for (int m : mantissas) {
+            add(m * std::pow(10.0, e));
+        }
+    }
+    if (tics.size() < 3) {
+        tics.clear();
+        // The smallest of 1, 2 and 5 times a power of ten that gives at most five steps.
+        double step = std::pow(10.0, std::floor(std::log10((r.hi - r.lo) / 5)));
+        for (double m : {1.0, 2.0, 5.0, 10.0}) {
+            if ((r.hi - r.lo) / (m * step) <= 5) {
+                step *= m;
+                break;
+            }
+        }
+        for (double k = std::ceil(r.lo / step); k * step <= r.hi; ++k) {
+            add(k * step);
+        }
+    }
+    return fmt::format("set {}tics ({})\n", axis, fmt::join(tics, ", "));
+}
+
+// What a plot draws, for fitting the axes around it: the points of a line or a cloud.
+struct Layer {
+    const std::vector<double>& x;
+    const std::vector<double>& y;
+    Axis axis;
+    bool joined;
+};
+
+struct Axes {
+    Range x, y, y2;
+    bool log_x = false, log_y = false, log_y2 = false;
+    // The frame's size in pixels, guessed from the figure's: gnuplot decides it from the tick labels.
+    double frame_width = 0, frame_height = 0;
+
+    std::pair<double, double> at(double vx, double vy, Axis axis) const {
+        return {fraction(vx, x, log_x), axis == Axis::left ? fraction(vy, y, log_y) : fraction(vy, y2, log_y2)};
+    }
+};
+
+// pngcairo's 11-point font as measured on its figures: 8 to 8.5 pixels a character, 17 a line of the key.
+constexpr double char_px = 8.5;
+constexpr double line_px = 17;
+
+// A rectangle in the frame, from 0 to 1 each way, y upwards.
+struct Area {
+    double left, bottom, right, top;
+    bool contains(std::pair<double, double> p) const {
+        return p.first >= left && p.first <= right && p.second >= bottom && p.second <= top;
+    }
+    bool inside_frame() const { return left >= 0 && right <= 1 && bottom >= 0 && top <= 1; }
+};
+
+std::size_t covered(const std::vector<std::pair<double, double>>& samples, const Area& area) {
+    return static_cast<std::size_t>(std::count_if(samples.begin(), samples.end(),
+                                                  [&](const auto& p) { return area.contains(p); }));
+}
+
+// Points along the data where it is drawn, in frame fractions: a line sampled every 1% of the frame
+// between its points (a key may sit between two points of a line but not on the line).
+std::vector<std::pair<double, double>> samples_of(const std::vector<Layer>& layers, const Axes& axes) {
+    std::vector<std::pair<double, double>> out;
+    for (const Layer& layer : layers) {
+        bool previous = false;
+        for (std::size_t i = 0; i < layer.x.size(); ++i) {
+            if (!std::isfinite(layer.x[i]) || !std::isfinite(layer.y[i])) {
+                previous = false;
+                continue;
+            }
+            auto p = axes.at(layer.x[i], layer.y[i], layer.axis);
+            if (layer.joined && previous) {
+                auto q = out.back();
+                double length = std::hypot(p.first - q.first, p.second - q.second);
+                int steps = std::min(100, static_cast<int>(std::ceil(length / 0.01)));
+                for (int k = 1; k < steps; ++k) {
+                    double t = double(k) / steps;
+                    out.emplace_back(q.first + t * (p.first - q.first), q.second + t * (p.second - q.second));
+                }
+            }
+            out.push_back(p);
+            previous = true;
+        }
+    }
+    return out;
+}
+
+// A mark's label goes right and below its point, else right and above, left and below, left and above:
+// wherever it covers the fewest samples without leaving the frame. Returns the gnuplot label and adds
+// the label's area to the samples, so that the key avoids it too.
+std::string place_mark(std::size_t k, const Mark& mark, const Axes& axes,
+                       std::vector<std::pair<double, double>>& samples) {
+    auto [fx, fy] = axes.at(mark.x, mark.y, mark.axis);
+    double w = (static_cast<double>(code_points(mark.label).size()) * char_px + 12) / axes.frame_width;
+    double h = 20 / axes.frame_height;
+    double dx = char_px / axes.frame_width;
+    double dy = line_px / axes.frame_height;
+    struct Side {
+        bool right, below;
+    };
+    constexpr Side sides[] = {{true, true}, {true, false}, {false, true}, {false, false}};
+    std::size_t best = 0, best_cost = std::numeric_limits<std::size_t>::max();
+    Area best_area{};
+    for (std::size_t i = 0; i < 4; ++i) {
+        double left = sides[i].right ? fx + dx : fx - dx - w;
+        double middle = sides[i].below ? fy - dy : fy + dy;
+        Area area{left, middle - h / 2, left + w, middle + h / 2};
+        std::size_t cost = covered(samples, area) + (area.inside_frame() ? 0 : samples.size() + 1);
+        if (cost < best_cost) {
+            best = i;
+            best_cost = cost;
+            best_area = area;
+        }
+    }
+    for (int i = 0; i <= 10; ++i) {
+        for (int j = 0; j <= 2; ++j) {
+            samples.emplace_back(best_area.left + i * (best_area.right - best_area.left) / 10,
+                                 best_area.bottom + j * (best_area.top - best_area.bottom) / 2);
+        }
+    }
+    samples.emplace_back(fx, fy);
+    const char* y_axis = mark.axis == Axis::left ? "first" : "second";
+    return fmt::format("set label {} {} at first {}, {} {} point pt 7 ps 1.5 lc rgb '#000000' offset char {}, char {} "
+                       "{} boxed front\n",
+                       k + 1, gnuplot_string(mark.label), number(mark.x), y_axis, number(mark.y),
+                       sides[best].right ? 1 : -1, sides[best].below ? -1 : 1, sides[best].right ? "left" : "right");
+}
+
+// The corner of the frame whose key covers no sample, in order of preference; when every corner has
+// data, room along the axis where the key is thinner (a tall key of ten labels takes a fifth of the
+// width, but more than a third of the height).
+std::string place_key(const std::vector<std::string>& entries, const std::string& title, Axes& axes,
+                      const std::vector<std::pair<double, double>>& samples) {
+    std::size_t chars = 0;
+    for (const std::string& e : entries) {
+        chars = std::max(chars, code_points(e).size());
+    }
+    double lines = static_cast<double>(entries.size() + (title.empty() ? 0 : 1));
+    // An entry is its line sample, text and the box's padding; the title is centred above the entries.
+    // 0.02 more keeps points' edges off the box.
+    double pixels = std::max(static_cast<double>(chars) * char_px + 64,
+                             static_cast<double>(code_points(title).size()) * char_px + 20);
+    double w = pixels / axes.frame_width + 0.02;
+    double h = (lines * line_px + 14) / axes.frame_height + 0.02;
+    struct Corner {
+        const char* name;
+        Area area;
+    };
+    const Corner corners[] = {{"top right", {1 - w, 1 - h, 1, 1}},
+                              {"top left", {0, 1 - h, w, 1}},
+                              {"bottom right", {1 - w, 0, 1, h}},
+                              {"bottom left", {0, 0, w, h}}};
+    for (const Corner& c : corners) {
+        if (covered(samples, c.area) == 0) {
+            return c.name;
+        }
+    }
+    if (w <= h) {
+        make_room(axes.x, axes.log_x, w);
+    } else {
+        make_room(axes.y, axes.log_y, h);
+        if (!axes.y2.empty()) {
+            make_room(axes.y2, axes.log_y2, h);
+        }
+    }
+    return "top right";
+}
+
+// The ranges, scales, tics, key and marks of a plot, fitted to its layers.
+std::string axes_and_key(const std::vector<Layer>& layers, const std::vector<std::string>& key_entries,
+                         const std::string& key_title, const PlotOptions& options) {
+    Axes axes;
+    axes.log_x = options.log_x;
+    axes.log_y = options.log_y;
+    axes.log_y2 = options.log_y2;
+    for (const Layer& layer : layers) {
+        for (std::size_t i = 0; i < layer.x.size(); ++i) {
+            if (std::isfinite(layer.x[i]) && std::isfinite(layer.y[i])) {
+                axes.x.add(layer.x[i]);
+                (layer.axis == Axis::left ? axes.y : axes.y2).add(layer.y[i]);
+            }
+        }
+    }
+    for (const Mark& m : options.marks) {
+        axes.x.add(m.x);
+        (m.axis == Axis::left ? axes.y : axes.y2).add(m.y);
+    }
+    bool left_used = !axes.y.empty();
+    bool right_used = !axes.y2.empty();
+    axes.x = fit(axes.x, options.log_x);
+    // With nothing on the left axis, a range for gnuplot to draw the frame with, and no tics to misread.
+    axes.y = left_used ? fit(axes.y, options.log_y) : Range{options.log_y ? 1.0 : 0.0, 10.0};
+    if (right_used) {
+        axes.y2 = fit(axes.y2, options.log_y2);
+    }
+    // The frame is the figure less the tick labels, axis labels and title around it (on a small figure,
+    // what the text leaves).
+    double width = static_cast<double>(options.width), height = static_cast<double>(options.height);
+    axes.frame_width = std::max(0.4 * width, width - (right_used ? 190 : 110));
+    axes.frame_height = std::max(0.4 * height, height - 110);
+
+    std::vector<std::pair<double, double>> samples = samples_of(layers, axes);
+    std::string labels;
+    for (std::size_t k = 0; k < options.marks.size(); ++k) {
+        labels += place_mark(k, options.marks[k], axes, samples);
+    }
+    std::string key = "unset key\n";
+    if (!key_entries.empty()) {
+        key = fmt::format("set key inside {} opaque box lc rgb '#a0a0a8' reverse Left samplen 3{}\n",
+                          place_key(key_entries, key_title, axes, samples),
+                          key_title.empty() ? "" : " title " + gnuplot_string(key_title));
+    }
+
+    std::string s;
+    s += options.log_x ? "set logscale x\n" : "";
+    s += options.log_y ? "set logscale y\n" : "";
+    s += fmt::format("set xrange [{}:{}]\nset yrange [{}:{}]\n", axes.x.lo, axes.x.hi, axes.y.lo, axes.y.hi);
+    s += options.log_x ? log_tics("x", axes.x) : "";
+    s += options.log_y && left_used ? log_tics("y", axes.y) : "";
+    s += left_used ? "" : "unset ytics\nset grid y2tics\n";
+    if (right_used) {
+        // The left axis's tics would be mirrored onto the right one, beside its own.
+        s += left_used ? "set ytics nomirror\nset y2tics\n" : "set y2tics\n";
+        s += options.log_y2 ? "set logscale y2\n" : "";
+        s += fmt::format("set y2range [{}:{}]\n", axes.y2.lo, axes.y2.hi);
+        s += options.log_y2 ? log_tics("y2", axes.y2) : "";
+    }
+    s += key;
+    s += "set style textbox opaque noborder\n";
+    s += labels;
+    return s;
+}
+
+// The commands every plot starts with: the terminal and the text around the frame. An axis label takes
+// its series' colour when it has one series, so that a reader of two axes knows which is whose.
+std::string preamble(const std::string& title, const std::string& x_label, const std::string& y_label,
+                     const PlotOptions& options, const std::string& y_colour = "", const std::string& y2_colour = "") {
+    auto coloured = [](const std::string& c) { return c.empty() ? std::string() : " textcolor rgb '" + c + "'"; };
+    std::string s;
+    s += fmt::format("set terminal pngcairo size {},{} noenhanced font ',11'\n", options.width, options.height);
+    s += fmt::format("set title {}\n", gnuplot_string(title));
+    s += fmt::format("set xlabel {}\n", gnuplot_string(x_label));
+    s += fmt::format("set ylabel {}{}\n", gnuplot_string(y_label), coloured(y_colour));
+    s += fmt::format("set y2label {}{}\n", gnuplot_string(options.y2_label), coloured(y2_colour));
+    s += "set grid lc rgb '#d0d0d0'\n";
+    return s;
 }
 
 }  // namespace
@@ -346,15 +848,16 @@ void write_image_grid(const std::string& path, const Array<float>& images, std::
     std::size_t n = images.shape()[0];
     std::size_t cols = std::min(columns, n);
     std::size_t rows = (n + cols - 1) / cols;
-    std::size_t cell_w = image_width * options.scale + options.gap;
-    std::size_t cell_h = image_height * options.scale + options.gap;
-    Canvas canvas{cols * cell_w + options.gap, rows * cell_h + options.gap};
-    std::vector<Placement> placements;
-    for (std::size_t i = 0; i < n; ++i) {
-        placements.push_back({images.data() + i * images.shape()[1], options.gap + (i % cols) * cell_w,
-                              options.gap + (i / cols) * cell_h});
+    if (!options.row_labels.empty() && options.row_labels.size() != rows) {
+        throw_value_error(
+            fmt::format("{}: {} row labels for {} rows of images", what, options.row_labels.size(), rows));
     }
-    render(path, placements, canvas, image_height, image_width, options);
+    std::vector<Cell> cells;
+    for (std::size_t i = 0; i < n; ++i) {
+        cells.push_back({images.data() + i * images.shape()[1], i % cols, i / cols});
+    }
+    render(path, cells, {.columns = cols, .rows = rows, .image_height = image_height, .image_width = image_width,
+                         .gap = options.gap}, options);
 }
 
 void write_comparison(const std::string& path, const std::vector<Array<float>>& sets, std::size_t image_height,
@@ -370,27 +873,27 @@ void write_comparison(const std::string& path, const std::vector<Array<float>>& 
                                           sets[0].shape()[0], s, sets[s].shape()[0]));
         }
     }
+    if (!options.row_labels.empty() && options.row_labels.size() != sets.size()) {
+        throw_value_error(fmt::format("{}: {} row labels for {} sets of images", what, options.row_labels.size(),
+                                      sets.size()));
+    }
     std::size_t n = sets[0].shape()[0];
     std::size_t cols = columns == 0 ? n : std::min(columns, n);
-    std::size_t chunks = (n + cols - 1) / cols;
-    std::size_t cell_w = image_width * options.scale + options.gap;
-    std::size_t cell_h = image_height * options.scale + options.gap;
-    // One block per chunk of columns, each a row per set. Blocks are 4 * gap apart against gap between
-    // rows, so that the eye groups the rows of a block (one extra gap was too little to see).
-    std::size_t block_h = sets.size() * cell_h + 3 * options.gap;
-    Canvas canvas{cols * cell_w + options.gap, options.gap + chunks * block_h - 3 * options.gap};
-    std::vector<Placement> placements;
+    std::size_t blocks = (n + cols - 1) / cols;
+    // One block per chunk of columns, each a row per set.
+    std::vector<Cell> cells;
     for (std::size_t i = 0; i < n; ++i) {
         for (std::size_t s = 0; s < sets.size(); ++s) {
-            std::size_t top = options.gap + (i / cols) * block_h + s * cell_h;
-            placements.push_back({sets[s].data() + i * sets[s].shape()[1], options.gap + (i % cols) * cell_w, top});
+            cells.push_back({sets[s].data() + i * sets[s].shape()[1], i % cols, (i / cols) * sets.size() + s});
         }
     }
-    render(path, placements, canvas, image_height, image_width, options);
+    render(path, cells, {.columns = cols, .rows = blocks * sets.size(), .blocks = blocks, .image_height = image_height,
+                         .image_width = image_width, .gap = options.gap}, options);
 }
 
-void plot_lines(const std::string& path, const std::string& title, const std::string& x_label,
-                const std::string& y_label, const std::vector<Series>& series, PlotOptions options) {
+std::string detail::plot_lines_script(const std::string& path, const std::string& title, const std::string& x_label,
+                                      const std::string& y_label, const std::vector<Series>& series,
+                                      const PlotOptions& options) {
     std::string what = figure_name(path);
     check_plot_options(what, options);
     if (series.empty()) {
@@ -407,10 +910,35 @@ void plot_lines(const std::string& path, const std::string& title, const std::st
         if (!any_finite_point(s.x, s.y)) {
             throw_value_error(fmt::format("{}: {} has no finite point: {} points", what, owner, s.x.size()));
         }
-        check_log_axis(what, 'x', options.log_x, s.x, owner);
-        check_log_axis(what, 'y', options.log_y, s.y, owner);
+        check_log_axis(what, "x", options.log_x, s.x, owner);
+        bool right = s.axis == Axis::right;
+        check_log_axis(what, right ? "y2" : "y", right ? options.log_y2 : options.log_y, s.y, owner);
     }
-    std::string script = preamble(title, x_label, y_label, options);
+    check_marks(what, options);
+
+    // Lines on both axes: each says in the key, and its axis's label in its colour, which axis is its.
+    auto count_on = [&](Axis axis) {
+        return std::count_if(series.begin(), series.end(), [&](const Series& s) { return s.axis == axis; });
+    };
+    bool two_axes = count_on(Axis::left) > 0 && count_on(Axis::right) > 0;
+    std::vector<Layer> layers;
+    std::vector<std::string> titles(series.size());
+    std::vector<std::string> entries;
+    std::string axis_colour[2];  // of the last series on each axis
+    for (std::size_t k = 0; k < series.size(); ++k) {
+        const Series& s = series[k];
+        layers.push_back({s.x, s.y, s.axis, true});
+        int side = s.axis == Axis::left ? 0 : 1;
+        axis_colour[side] = colour(k);
+        if (!s.name.empty()) {
+            titles[k] = s.name + (!two_axes ? "" : side == 0 ? " (left axis)" : " (right axis)");
+            entries.push_back(titles[k]);
+        }
+    }
+    std::string script = preamble(title, x_label, y_label, options,
+                                  two_axes && count_on(Axis::left) == 1 ? axis_colour[0] : "",
+                                  two_axes && count_on(Axis::right) == 1 ? axis_colour[1] : "");
+    script += axes_and_key(layers, entries, "", options);
     for (std::size_t k = 0; k < series.size(); ++k) {
         script += fmt::format("$s{} << EOD\n", k);
         for (std::size_t i = 0; i < series[k].x.size(); ++i) {
@@ -422,17 +950,18 @@ void plot_lines(const std::string& path, const std::string& title, const std::st
     for (std::size_t k = 0; k < series.size(); ++k) {
         const Series& s = series[k];
         std::string style = s.x.size() <= 30 ? "linespoints pt 7 ps 0.8" : "lines";
-        std::string key = s.name.empty() ? "notitle" : "title " + gnuplot_string(s.name);
-        script += fmt::format("{}$s{} using 1:2 with {} lw 2 lc rgb '{}' {}", k == 0 ? "" : ", \\\n    ", k,
-                              style, colour(k), key);
+        std::string key = titles[k].empty() ? "notitle" : "title " + gnuplot_string(titles[k]);
+        script += fmt::format("{}$s{} using 1:2{} with {} lw 2 lc rgb '{}' {}", k == 0 ? "" : ", \\\n    ", k,
+                              s.axis == Axis::right ? " axes x1y2" : "", style, colour(k), key);
     }
     script += "\n";
-    nn::detail::write_file_atomically(path, run_gnuplot(what, options.gnuplot, script), what);
+    return script;
 }
 
-void plot_scatter(const std::string& path, const std::string& title, const std::string& x_label,
-                  const std::string& y_label, const std::vector<double>& x, const std::vector<double>& y,
-                  const std::vector<std::int64_t>& labels, PlotOptions options) {
+std::string detail::plot_scatter_script(const std::string& path, const std::string& title, const std::string& x_label,
+                                        const std::string& y_label, const std::vector<double>& x,
+                                        const std::vector<double>& y, const std::vector<std::int64_t>& labels,
+                                        const PlotOptions& options) {
     std::string what = figure_name(path);
     check_plot_options(what, options);
     if (x.size() != y.size() || (!labels.empty() && labels.size() != x.size())) {
@@ -442,20 +971,33 @@ void plot_scatter(const std::string& path, const std::string& title, const std::
     if (!any_finite_point(x, y)) {
         throw_value_error(fmt::format("{}: no finite point to plot: {} points", what, x.size()));
     }
-    check_log_axis(what, 'x', options.log_x, x, "the data");
-    check_log_axis(what, 'y', options.log_y, y, "the data");
+    check_log_axis(what, "x", options.log_x, x, "the data");
+    check_log_axis(what, "y", options.log_y, y, "the data");
+    check_marks(what, options);
+    const auto& names = options.label_names;
+    if (!names.empty()) {
+        for (std::int64_t label : labels) {
+            if (label < 0 || static_cast<std::size_t>(label) >= names.size()) {
+                throw_value_error(fmt::format("{}: label {} has no name: {} label_names, for labels 0 to {}", what,
+                                              label, names.size(), names.size() - 1));
+            }
+        }
+    }
 
     // One data block per label, in increasing order, so that the key lists the labels sorted.
     std::map<std::int64_t, std::string> blocks;
     for (std::size_t i = 0; i < x.size(); ++i) {
         blocks[labels.empty() ? 0 : labels[i]] += fmt::format("{} {}\n", number(x[i]), number(y[i]));
     }
-    std::string script = preamble(title, x_label, y_label, options);
-    if (labels.empty() || blocks.size() > 20) {
-        script += "unset key\n";
-    } else {
-        script += "set key title 'label'\n";
+    std::vector<std::string> titles;
+    for (const auto& entry : blocks) {
+        titles.push_back(names.empty() ? fmt::format("{}", entry.first) : names[static_cast<std::size_t>(entry.first)]);
     }
+    bool keyed = !labels.empty() && blocks.size() <= 20;
+    std::string script = preamble(title, x_label, y_label, options);
+    // Names speak for themselves; bare numbers need saying what they are.
+    script += axes_and_key({{x, y, Axis::left, false}}, keyed ? titles : std::vector<std::string>{},
+                           names.empty() ? "label" : "", options);
     std::size_t k = 0;
     for (const auto& [label, rows] : blocks) {
         script += fmt::format("$l{} << EOD\n{}EOD\n", k++, rows);
@@ -463,13 +1005,26 @@ void plot_scatter(const std::string& path, const std::string& title, const std::
     // Smaller points where there are many, so that clusters stay visible instead of a solid blot.
     double point_size = x.size() > 2000 ? 0.4 : 0.8;
     script += "plot ";
-    k = 0;
-    for (const auto& entry : blocks) {
+    for (k = 0; k < blocks.size(); ++k) {
         script += fmt::format("{}$l{} using 1:2 with points pt 7 ps {} lc rgb '{}' title {}", k == 0 ? "" : ", \\\n    ",
-                              k, point_size, colour(k), gnuplot_string(fmt::format("{}", entry.first)));
-        ++k;
+                              k, point_size, colour(k), gnuplot_string(titles[k]));
     }
     script += "\n";
+    return script;
+}
+
+void plot_lines(const std::string& path, const std::string& title, const std::string& x_label,
+                const std::string& y_label, const std::vector<Series>& series, PlotOptions options) {
+    std::string script = detail::plot_lines_script(path, title, x_label, y_label, series, options);
+    std::string what = figure_name(path);
+    nn::detail::write_file_atomically(path, run_gnuplot(what, options.gnuplot, script), what);
+}
+
+void plot_scatter(const std::string& path, const std::string& title, const std::string& x_label,
+                  const std::string& y_label, const std::vector<double>& x, const std::vector<double>& y,
+                  const std::vector<std::int64_t>& labels, PlotOptions options) {
+    std::string script = detail::plot_scatter_script(path, title, x_label, y_label, x, y, labels, options);
+    std::string what = figure_name(path);
     nn::detail::write_file_atomically(path, run_gnuplot(what, options.gnuplot, script), what);
 }
 
