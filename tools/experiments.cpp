@@ -137,9 +137,15 @@ int run_anomaly(const AnomalyArgs& args) {
                scores.size(), d.true_positives + d.false_negatives, d.precision, d.recall, d.f1, auc);
     models::RocCurve roc = models::roc_curve(scores, is_anomaly);
     std::string figure = args.out + "/roc.png";
+    // Where the threshold puts the detector on the curve.
+    double fpr = d.false_positives + d.true_negatives > 0
+                     ? double(d.false_positives) / double(d.false_positives + d.true_negatives)
+                     : 0.0;
     models::plot_lines(figure, fmt::format("ROC: label {} normal, others anomalous (AUC {:.3f})", args.normal, auc),
                        "false positive rate", "true positive rate",
-                       {{"autoencoder", roc.false_positive_rate, roc.true_positive_rate}, {"chance", {0, 1}, {0, 1}}});
+                       {{"autoencoder", roc.false_positive_rate, roc.true_positive_rate}, {"chance", {0, 1}, {0, 1}}},
+                       {.marks = {{fpr, d.recall,
+                                   fmt::format("threshold {:.4g} ({}th percentile)", d.threshold, args.percentile)}}});
     write_json(args.out + "/metrics.json", {{"data", args.data.data},
                                             {"normal_label", args.normal},
                                             {"percentile", args.percentile},

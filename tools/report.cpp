@@ -148,10 +148,17 @@ nlohmann::json write_figures(const std::string& out, models::Autoencoder<float>&
         train_loss.push_back(r.train_loss);
         validation_mse.push_back(r.validation_mse);
     }
+    // The objective (MSE plus the variant's penalty, or a negative ELBO) and the MSE are not one
+    // quantity: each on its own labelled axis, logarithmic where it is positive throughout.
+    auto positive = [](const std::vector<double>& v) {
+        return std::all_of(v.begin(), v.end(), [](double x) { return !(x <= 0); });
+    };
     std::string loss = out + "/loss.png";
-    models::plot_lines(loss, fmt::format("{} autoencoder: loss by epoch", model.variant()), "epoch", "loss",
-                       {{"train loss", epochs, train_loss}, {"validation MSE", epochs, validation_mse}},
-                       {.log_y = true});
+    models::plot_lines(loss, fmt::format("{} autoencoder: training by epoch", model.variant()), "epoch",
+                       "train objective (" + model.variant() + " loss)",
+                       {{"train objective", epochs, train_loss},
+                        {"validation MSE", epochs, validation_mse, models::Axis::right}},
+                       {.log_y = positive(train_loss), .y2_label = "validation MSE", .log_y2 = positive(validation_mse)});
     written["loss"] = loss;
 
     std::size_t n = std::min<std::size_t>(16, split.test.size());
@@ -162,7 +169,8 @@ nlohmann::json write_figures(const std::string& out, models::Autoencoder<float>&
         NoGrad off;
         Array<float> reconstructions = model.reconstruct(Var<float>(originals)).value();
         std::string path = out + "/reconstructions.png";
-        models::write_comparison(path, {originals, reconstructions}, split.image_side, split.image_side);
+        models::write_comparison(path, {originals, reconstructions}, split.image_side, split.image_side, 8,
+                                 {.row_labels = {"original", "reconstructed"}});
         written["reconstructions"] = path;
     }
 
@@ -190,7 +198,8 @@ nlohmann::json write_figures(const std::string& out, models::Autoencoder<float>&
         }
         std::vector<std::int64_t> labels = sample.has_labels() ? sample.labels : std::vector<std::int64_t>(m, 0);
         std::string path = out + "/latent.png";
-        models::plot_scatter(path, fmt::format("test codes by label ({})", how), "1st", "2nd", xs, ys, labels);
+        models::plot_scatter(path, fmt::format("test codes by label ({})", how), "1st", "2nd", xs, ys, labels,
+                             {.label_names = sample.class_names});
         written["latent"] = path;
     }
     return written;
