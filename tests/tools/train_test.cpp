@@ -1,9 +1,19 @@
 // tapegrad train and evaluate as a user runs them: what a run writes, that it never destroys another
 // run, that a resume continues the run it names and refuses to become another, that its log survives a
 // kill, and that evaluate reports what train reported, from what the checkpoint records.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <random>
+#include <thread>
+
 #include <fmt/format.h>
 
 #include "cli.hpp"
+#include "tapegrad/models/trainer.hpp"
+#include "tapegrad/nn/checkpoint.hpp"
 
 using namespace cli;
 
@@ -175,4 +185,322 @@ TEST_CASE("evaluate reports the test MSE that train reported") {
             CHECK(e[key].get<double>() == doctest::Approx(t[key].get<double>()).epsilon(1e-12));
         }
     }
+}
+
+namespace {
+
+// 1000 points of a 2-D standard normal, the 2-1-1-1-2 toy's data as a CSV.
+std::string write_toy(const TempDir& dir) {
+    std::string path = dir / "toy.csv";
+    std::mt19937_64 rng(7);
+    std::normal_distribution<double> normal;
+    std::ofstream out(path);
+    for (int i = 0; i < 1000; ++i) {
+        out << fmt::format("{:.6f},{:.6f}\n", normal(rng), normal(rng));
+    }
+    return path;
+}
+
+std::vector<std::string> toy_args(const std::string& data, const std::string& out, int epochs) {
+    return {"train", "--data", data, "--dims", "2,1,1", "--activation", "tanh", "--latent-activation", "tanh",
+            "--scale", "standard", "--batch-size", "1000", "--lr", "0.01", "--epochs", std::to_string(epochs),
+            "--no-figures", "--out", out};
+}
+
+}  // namespace
+
+TEST_CASE("train keeps the run an --out holds: it refuses, names what is there and the ways on") {
+    TempDir dir("tapegrad_train_test");
+    std::string out = dir / "run";
+    check_ok(run_cli(train_args(out, "vanilla", 1), dir));
+    std::string checkpoint = read_bytes(out + "/checkpoint.npz");
+    std::string metrics = read_bytes(out + "/metrics.json");
+    Run again = run_cli(train_args(out, "sparse", 1), dir);
+    check_error(again, {"train: " + out + " already holds a run (checkpoint.npz, metrics.json, history.csv",
+                        "--resume " + out + "/checkpoint.npz", "--overwrite"});
+    CHECK(read_bytes(out + "/checkpoint.npz") == checkpoint);
+    CHECK(read_bytes(out + "/metrics.json") == metrics);
+
+    std::vector<std::string> replace = train_args(out, "sparse", 1);
+    replace.push_back("--overwrite");
+    Run replaced = run_cli(replace, dir);
+    check_ok(replaced);
+    CHECK(replaced.out.find("note: --overwrite: removed checkpoint.npz, metrics.json, history.csv") != std::string::npos);
+    CHECK(read_json(out + "/metrics.json")["variant"] == "sparse");
+}
+
+TEST_CASE("train --resume refuses to become another run, naming each difference, and continues the one it names") {
+    TempDir dir("tapegrad_train_test");
+    std::string out = dir / "run";
+    std::vector<std::string> first = train_args(out, "denoising", 2);
+    first.insert(first.end(), {"--options", R"({"level": 0.2})", "--checkpoint-every", "1"});
+    check_ok(run_cli(first, dir));
+    std::string checkpoint = out + "/checkpoint.npz";
+    std::string before = read_bytes(checkpoint);
+    auto resume = [&](std::vector<std::string> extra) {
+        std::vector<std::string> args = {"train", "--resume", checkpoint, "--epochs", "4"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        return run_cli(args, dir);
+    };
+    // A vanilla checkpoint resumed as sparse carried on as the new model before, and overwrote it.
+    check_error(resume({"--model", "sparse"}), {"--model sparse (the checkpoint's: denoising)"});
+    check_error(resume({"--hidden", "8"}), {"sizes 64-8-4 (the checkpoint's: 64-16-4)"});
+    check_error(resume({"--dims", "64,16,2"}), {"sizes 64-16-2 (the checkpoint's: 64-16-4)"});
+    check_error(resume({"--options", R"({"level": 0.5})"}), {"--options level: 0.5 (the checkpoint's: 0.2)"});
+    check_error(resume({"--activation", "tanh"}), {"--activation tanh (the checkpoint's: relu)"});
+    check_error(resume({"--seed", "9"}), {"--seed 9 (the checkpoint's: 0)"});
+    check_error(resume({"--scale", "standard"}), {"--scale standard (the checkpoint's: minmax)"});
+    check_error(resume({"--data-seed", "4"}), {"--data-seed 4 (the checkpoint's: 0)"});
+    check_error(resume({"--limit", "100"}), {"--limit 100 (the checkpoint's: 0)"});
+    check_error(resume({"--batch-size", "32"}), {"--batch-size 32 (the checkpoint's: 64)"});
+    // Every difference at once, in one line.
+    check_error(resume({"--model", "vanilla", "--latent", "2", "--data-seed", "1"}),
+                {"--model vanilla", "sizes 64-16-2", "--data-seed 1"});
+    CHECK(read_bytes(checkpoint) == before);
+
+    // Options that say what the checkpoint says are no difference; the step size may change, with a note.
+    Run same = resume({"--model", "denoising", "--hidden", "16", "--options", R"({"level": 0.2})", "--lr", "0.005"});
+    check_ok(same);
+    CHECK(same.out.find("note: train --resume: --lr 0.005 from here on, where the run had 0.01") != std::string::npos);
+    CHECK(same.out.find("resumed from " + checkpoint + " after epoch 2") != std::string::npos);
+    CHECK(read_csv_rows(out + "/history.csv").size() == 5);
+}
+
+TEST_CASE("train --resume alone continues the run as it was started, to the end an unbroken run reaches") {
+    TempDir dir("tapegrad_train_test");
+    std::string whole = dir / "whole";
+    std::string broken = dir / "broken";
+    check_ok(run_cli(train_args(whole, "denoising", 4), dir));
+    check_ok(run_cli(train_args(broken, "denoising", 2), dir));
+    // No model, data or training option: all from the checkpoint; --out is its folder; --resume takes
+    // --out's checkpoint when given no path.
+    Run r = run_cli({"train", "--out", broken, "--resume", "--epochs", "4"}, dir);
+    check_ok(r);
+    CHECK(test_line(r).text == test_line(run_cli({"evaluate", "--checkpoint", whole + "/checkpoint.npz"}, dir)).text);
+    std::vector<std::vector<std::string>> a = read_csv_rows(whole + "/history.csv");
+    std::vector<std::vector<std::string>> b = read_csv_rows(broken + "/history.csv");
+    REQUIRE(a.size() == 5);
+    REQUIRE(b.size() == 5);
+    for (std::size_t e = 1; e < 5; ++e) {
+        CAPTURE(e);
+        CHECK(a[e][1] == b[e][1]);  // the same train loss, bit for bit
+    }
+}
+
+TEST_CASE("train --resume with --epochs at or below the epochs done says there is nothing to train") {
+    TempDir dir("tapegrad_train_test");
+    std::string out = dir / "run";
+    check_ok(run_cli(train_args(out, "vanilla", 3), dir));
+    std::string before = read_bytes(out + "/checkpoint.npz");
+    for (const char* epochs : {"3", "2"}) {
+        CAPTURE(epochs);
+        check_error(run_cli({"train", "--resume", out + "/checkpoint.npz", "--epochs", epochs}, dir),
+                    {"the run has done 3 epochs and --epochs " + std::string(epochs) + " asks for no more: nothing to "
+                     "train"});
+    }
+    CHECK(read_bytes(out + "/checkpoint.npz") == before);
+}
+
+TEST_CASE("the log reaches a file line by line; Ctrl-C stops, names the last checkpoint and exits 130") {
+    TempDir dir("tapegrad_train_test");
+    std::string toy = write_toy(dir);
+    std::string out = dir / "run";
+    std::string log = dir / "log";
+    // A run long enough to be stopped in the middle: each epoch's line reaches the file when printed.
+    std::vector<std::string> args = toy_args(toy, out, 10000000);
+    args.insert(args.end(), {"--checkpoint-every", "100"});
+    std::string command = "exec " + tapegrad::test::shell_quoted(TAPEGRAD_CLI);
+    for (const auto& a : args) {
+        command += " " + tapegrad::test::shell_quoted(a);
+    }
+    command += " >" + tapegrad::test::shell_quoted(log) + " 2>" + tapegrad::test::shell_quoted(dir / "err");
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    // Block buffering kept the file empty until 4 KB had gathered: the first epoch's line never came.
+    bool line = false;
+    for (int i = 0; i < 3000 && !line; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        line = read_bytes(log).find("\nepoch   1/10000000  train loss ") != std::string::npos;
+    }
+    CHECK(line);
+    // Once a checkpoint is there, Ctrl-C.
+    for (int i = 0; i < 3000 && !fs::exists(out + "/checkpoint.npz"); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    REQUIRE(fs::exists(out + "/checkpoint.npz"));
+    ::kill(pid, SIGINT);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    std::string err = read_bytes(dir / "err");
+    CAPTURE(err);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 130);
+    static const std::regex said(
+        "^tapegrad: interrupted: trainer: stopped in epoch [0-9]+/10000000 after batch 0 of 1; the last checkpoint is "
+        ".*/run/checkpoint.npz, after epoch ([0-9]+); continue with: tapegrad train --resume .*/run/checkpoint.npz\n$");
+    std::smatch m;
+    REQUIRE(std::regex_match(err, m, said));
+    // The checkpoint it names is the one on disk, and it resumes.
+    int epoch = std::stoi(m[1]);
+    CHECK(epoch % 100 == 0);
+    CHECK(json::parse(tapegrad::nn::read_checkpoint_config(out + "/checkpoint.npz"))["extra"]["epoch"] == epoch);
+    CHECK_FALSE(fs::exists(out + "/metrics.json"));
+}
+
+TEST_CASE("20000 full-batch epochs of the 2-1-1-1-2 toy write a few checkpoints, not one an epoch") {
+    TempDir dir("tapegrad_train_test");
+    std::string toy = write_toy(dir);
+    std::string out = dir / "run";
+    std::vector<std::string> args = toy_args(toy, out, 20000);
+    args.insert(args.end(), {"--log-every", "5000"});
+    // Each checkpoint holds the whole history: written after every epoch, they made the run quadratic
+    // (4000 epochs took 58 s). By time (every 10 s, and the last epoch) they are a handful.
+    std::string trace = dir / "trace";
+    std::vector<std::string> traced = {"-f", "-qq", "-e", "trace=rename,renameat,renameat2", "-o", trace, TAPEGRAD_CLI};
+    traced.insert(traced.end(), args.begin(), args.end());
+    Run r = run_program("strace", traced, dir);
+    check_ok(r);
+    int writes = 0;
+    for (const std::string& line : lines_of(read_bytes(trace))) {
+        writes += line.find("/run/checkpoint.npz\"") != std::string::npos;
+    }
+    double seconds = 0;
+    std::vector<std::vector<std::string>> rows = read_csv_rows(out + "/history.csv");
+    REQUIRE(rows.size() == 20001);
+    for (std::size_t e = 1; e < rows.size(); ++e) {
+        seconds += std::stod(rows[e][4]);
+    }
+    CAPTURE(seconds);
+    CHECK(writes >= 1);
+    CHECK(writes <= 1 + static_cast<int>(seconds / 10) + 1);
+    // Epoch lines every 5000 epochs, the first and the last.
+    int printed = 0;
+    for (const std::string& line : lines_of(r.out)) {
+        printed += line.rfind("epoch ", 0) == 0;
+    }
+    CHECK(printed == 5);
+    CHECK(read_json(out + "/metrics.json")["history"]["epochs"] == 20000);
+    CHECK(tapegrad::models::read_history(out + "/checkpoint.npz").epochs.size() == 20000);
+}
+
+TEST_CASE("evaluate takes the data, split, limit and fitted scaling from the checkpoint, as train had them") {
+    TempDir dir("tapegrad_train_test");
+    std::string out = dir / "run";
+    std::vector<std::string> args = train_args(out, "vanilla", 3);
+    args.insert(args.end(), {"--scale", "standard", "--data-seed", "3", "--limit", "500", "--test-fraction", "0.3"});
+    Run train = run_cli(args, dir);
+    check_ok(train);
+    CHECK(train.line_starting("tapegrad train:").find("(500 train, 540 test, 64 features)") != std::string::npos);
+    // Before, evaluate scaled with its own defaults (minmax): 0.1726 and a false "collapsed" warning for
+    // a standardised model whose test MSE was 0.4017.
+    Run evaluated = run_cli({"evaluate", "--checkpoint", out + "/checkpoint.npz"}, dir);
+    check_ok(evaluated);
+    CHECK(test_line(evaluated).text == test_line(train).text);
+    CHECK(evaluated.out.find("collapsed") == std::string::npos);
+    json record = json::parse(tapegrad::nn::read_checkpoint_config(out + "/checkpoint.npz"))["extra"]["run"]["data"];
+    CHECK(record["data"] == "digits");
+    CHECK(record["scale"] == "standard");
+    CHECK(record["data_seed"] == 3);
+    CHECK(record["limit"] == 500);
+    CHECK(record["test_fraction"] == 0.3);
+    CHECK(record["scaling"]["kind"] == "standard");
+    CHECK(record["scaling"]["mean"]["values"].size() == 64);
+    CHECK(record["train_rows"] == 500);
+    // A data option given instead is used, and said.
+    Run other = run_cli({"evaluate", "--checkpoint", out + "/checkpoint.npz", "--data-seed", "4"}, dir);
+    check_ok(other);
+    CHECK(other.out.find("note: evaluate: --data-seed 4 instead of the checkpoint's 3") != std::string::npos);
+    CHECK(test_line(other).text != test_line(train).text);
+}
+
+TEST_CASE("--limit uses only the first N training rows") {
+    TempDir dir("tapegrad_train_test");
+    std::vector<std::string> limited = train_args(dir / "limited", "vanilla", 1);
+    limited.insert(limited.end(), {"--limit", "100"});
+    Run r = run_cli(limited, dir);
+    check_ok(r);
+    CHECK(r.line_starting("tapegrad train:").find("(100 train, 360 test, 64 features)") != std::string::npos);
+    Run all = run_cli(train_args(dir / "all", "vanilla", 1), dir);
+    CHECK(test_line(r).autoencoder != test_line(all).autoencoder);
+    // The baselines are fitted on the same 100 rows: the mean image of 100 digits is another mean.
+    CHECK(test_line(r).mean != test_line(all).mean);
+}
+
+TEST_CASE("evaluate reports the best and the last epoch's weights, named, to the digit train printed") {
+    TempDir dir("tapegrad_train_test");
+    std::string toy = write_toy(dir);
+    std::string out = dir / "run";
+    Run train = run_cli(toy_args(toy, out, 2000), dir);
+    check_ok(train);
+    std::smatch m;
+    REQUIRE(std::regex_search(train.out, m, std::regex("\nweights: the best epoch's, ([0-9]+) of 2000 ")));
+    CHECK(std::stoi(m[1]) < 2000);
+    std::string last = train.line_starting("test MSE at the last epoch's weights (epoch 2000): autoencoder ");
+    REQUIRE_FALSE(last.empty());
+    Run evaluated = run_cli({"evaluate", "--checkpoint", out + "/checkpoint.npz", "--out", dir / "e.json"}, dir);
+    check_ok(evaluated);
+    for (const char* prefix : {"weights: ", "test MSE: ", "test MSE at the last epoch's weights"}) {
+        CAPTURE(prefix);
+        CHECK(evaluated.line_starting(prefix) == train.line_starting(prefix));
+    }
+    json e = read_json(dir / "e.json");
+    CHECK(e["weights"]["best_epoch"] == std::stoi(m[1]));
+    CHECK(e["weights"]["last_epoch"] == 2000);
+    CHECK(e["test_mse"] != e["weights"]["test_mse_last_epoch"]);
+    CHECK(read_json(out + "/metrics.json")["test_mse"] == e["test_mse"]);
+}
+
+TEST_CASE("--seed seeds the denoising and variational noise, and the checkpoint keeps that seed") {
+    TempDir dir("tapegrad_train_test");
+    for (const std::string variant : {"denoising", "variational"}) {
+        CAPTURE(variant);
+        std::vector<double> losses;
+        for (const char* seed : {"5", "6"}) {
+            std::string out = dir / (variant + seed);
+            std::vector<std::string> args = train_args(out, variant, 1);
+            args.insert(args.end(), {"--seed", seed, "--no-figures"});
+            check_ok(run_cli(args, dir));
+            json model = read_json(out + "/metrics.json")["model"];
+            CHECK(model["options"]["seed"] == std::stoi(seed));
+            losses.push_back(std::stod(read_csv_rows(out + "/history.csv")[1][1]));
+        }
+        CHECK(losses[0] != losses[1]);
+        // An explicit noise seed in --options wins over --seed.
+        std::string own = dir / (variant + "own");
+        std::vector<std::string> args = train_args(own, variant, 1);
+        args.insert(args.end(), {"--seed", "5", "--options", R"({"seed": 42})", "--no-figures"});
+        check_ok(run_cli(args, dir));
+        CHECK(read_json(own + "/metrics.json")["model"]["options"]["seed"] == 42);
+    }
+}
+
+TEST_CASE("the output activation fits the scaling, and a run worse than PCA says so") {
+    TempDir dir("tapegrad_train_test");
+    // A sigmoid cannot reach standardised values: the default output there is the identity, which
+    // beats the mean image (with a sigmoid it ended at 1.30 against the mean image's 1.10).
+    Run r = run_cli({"train", "--dims", "64,32,8", "--scale", "standard", "--epochs", "20", "--no-figures", "--out",
+                     dir / "standard"},
+                    dir);
+    check_ok(r);
+    CHECK(r.line_starting("tapegrad train: Autoencoder[vanilla](64-32-8, relu, latent identity, output identity)")
+              .size() > 0);
+    TestLine t = test_line(r);
+    REQUIRE(t.found);
+    CHECK(t.autoencoder < 0.7 * t.mean);
+
+    // One epoch at a tiny step: nowhere near PCA, and said so, in the log and in metrics.json.
+    std::vector<std::string> args = {"train", "--hidden", "16", "--latent", "4", "--epochs", "1", "--lr", "1e-5",
+                                     "--no-figures", "--out", dir / "short"};
+    Run weak = run_cli(args, dir);
+    check_ok(weak);
+    json m = read_json(dir / "short/metrics.json");
+    CHECK(m["worse_than_pca"] == true);
+    bool warned = weak.out.find("warning: the autoencoder does worse than PCA with as many components") !=
+                  std::string::npos;
+    bool collapsed = weak.out.find("warning: the autoencoder does no better than the mean image") != std::string::npos;
+    CHECK((warned || collapsed));
 }
