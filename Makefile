@@ -64,7 +64,7 @@ test-sanitize: deps data-deps $(SANITIZE_BUILD)/build.ninja
 # demo and the library it links, not the whole tree.
 demo: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD) examples/digits_demo
-	$(BUILD)/examples/digits_demo --out runs/demo
+	$(BUILD)/examples/digits_demo --out runs/demo --overwrite
 
 bench: build bench-deps data-deps
 	/usr/bin/python3 bench/run_autodiff.py --build $(BUILD)

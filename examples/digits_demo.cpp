@@ -174,10 +174,25 @@ int main(int argc, char** argv) {
     s.out = "runs/demo";
     app.add_option("--out", s.out, "folder for metrics.json and the figures");
     app.add_option("--epochs", s.epochs, "epochs per model")->check(CLI::PositiveNumber);
+    bool overwrite = false;
+    app.add_flag("--overwrite", overwrite, "replace what --out holds of an earlier run");
     CLI11_PARSE(app, argc, argv);
+    std::vector<std::string> removed;
+    try {
+        removed = nn::claim_output_folder("digits_demo", s.out,
+                                          {"metrics.json", "rate_distortion.png", "latent_2d.png", "denoising.png",
+                                           "anomaly_roc.png", "interpolation.png"},
+                                          overwrite);
+    } catch (const Error& e) {
+        fmt::print(stderr, "{}\n", e.what());
+        return 1;
+    }
     configure_blas(argv, 1);
     auto start = std::chrono::steady_clock::now();
     fmt::print("tapegrad demo: digits, autoencoders against PCA\nBLAS: {}\n", blas_summary());
+    if (!removed.empty()) {
+        fmt::print("--overwrite: removed {} from {}\n", fmt::join(removed, ", "), s.out);
+    }
 
     nn::Dataset digits = nn::load_dataset("digits");
     auto [train, test] = nn::train_test_split(digits, 0.2, 0);

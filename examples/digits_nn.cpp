@@ -70,7 +70,15 @@ int main(int argc, char** argv) {
     app.add_option("--out", out_dir, "folder for the checkpoint");
     app.add_option("--epochs", epochs, "training epochs")->check(CLI::Range(2, 100000));
     app.add_option("--latent", latent, "latent units")->check(CLI::PositiveNumber);
+    bool overwrite = false;
+    app.add_flag("--overwrite", overwrite, "replace the checkpoint an earlier run left in --out");
     CLI11_PARSE(app, argc, argv);
+    try {
+        claim_output_folder("digits_nn", out_dir, {"checkpoint.npz"}, overwrite);
+    } catch (const tapegrad::Error& e) {
+        fmt::print(stderr, "{}\n", e.what());
+        return 1;
+    }
     configure_blas(argv, 1);
     fmt::print("BLAS: {}\n", blas_summary());
     FlushDenormals ftz;

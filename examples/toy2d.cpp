@@ -16,6 +16,7 @@
 #include "ring_data.hpp"
 #include "tapegrad/models/pca.hpp"
 #include "tapegrad/autodiff.hpp"
+#include "tapegrad/nn/file.hpp"
 
 using namespace tapegrad;
 
@@ -42,7 +43,7 @@ Layer make_layer(std::size_t in, std::size_t out, std::size_t index, std::mt1993
 
 int main(int argc, char** argv) {
     CLI::App app{"tapegrad demo: the 2-1-1-1-2 tanh autoencoder on 1000 points in the plane"};
-    std::string out_dir = "runs/demo";
+    std::string out_dir = "runs/toy2d";
     int steps = 1000;
     double lr = 0.05;
     std::uint64_t seed = 0;
@@ -54,7 +55,15 @@ int main(int argc, char** argv) {
     app.add_option("--csv", csv, "also write the standardised points to this CSV, for `tapegrad train --data`");
     app.add_option("--seed", seed, "seed of the data and the weights");
     app.add_option("--threads", threads, "BLAS threads")->check(CLI::PositiveNumber);
+    bool overwrite = false;
+    app.add_flag("--overwrite", overwrite, "replace the results.json an earlier run left in --out");
     CLI11_PARSE(app, argc, argv);
+    try {
+        nn::claim_output_folder("toy2d", out_dir, {"results.json"}, overwrite);
+    } catch (const Error& e) {
+        fmt::print(stderr, "{}\n", e.what());
+        return 1;
+    }
     configure_blas(argv, threads);
 
     fmt::print("tapegrad demo: 2 -> 1 -> 1 -> 1 -> 2 tanh autoencoder, 1000 points, full-batch GD, lr {}\n", lr);
@@ -126,7 +135,7 @@ int main(int argc, char** argv) {
                               {"first_loss", first_loss},   {"final_mse", loss_value}, {"pca_1_mse", pca_mse}, {"seconds", seconds},
                               {"history", history}};
     std::string path = out_dir + "/results.json";
-    std::ofstream(path) << results.dump(2) << "\n";
+    nn::detail::write_file_atomically(path, results.dump(2) + "\n", "results");
     fmt::print("wrote {}\n", path);
     return loss_value < first_loss ? 0 : 1;
 }

@@ -292,24 +292,10 @@ void write_json(const std::string& path, const nlohmann::json& value) {
 
 void claim_out(const std::string& verb, const std::string& out, const std::vector<std::string>& files, bool overwrite,
                const std::string& other_way) {
-    std::vector<std::string> found;
-    for (const std::string& name : files) {
-        if (std::filesystem::exists(std::filesystem::path(out) / name)) {
-            found.push_back(name);
-        }
+    std::vector<std::string> removed = nn::claim_output_folder(verb, out, files, overwrite, other_way);
+    if (!removed.empty()) {
+        note(fmt::format("--overwrite: removed {} from {}", fmt::join(removed, ", "), out));
     }
-    if (found.empty()) {
-        return;
-    }
-    if (!overwrite) {
-        throw_value_error(fmt::format("{}: {} already holds a run ({}): {}replace it with --overwrite, or choose another "
-                                      "--out",
-                                      verb, out, fmt::join(found, ", "), other_way));
-    }
-    for (const std::string& name : found) {
-        std::filesystem::remove(std::filesystem::path(out) / name);
-    }
-    note(fmt::format("--overwrite: removed {} from {}", fmt::join(found, ", "), out));
 }
 
 void add_overwrite_option(CLI::App& app, bool& overwrite) {

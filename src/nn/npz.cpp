@@ -346,4 +346,25 @@ const NpzEntry* find_entry(const std::vector<NpzEntry>& entries, std::string_vie
     return it == entries.end() ? nullptr : &*it;
 }
 
+std::vector<std::string> claim_output_folder(std::string_view program, const std::string& folder,
+                                             const std::vector<std::string>& files, bool overwrite,
+                                             std::string_view other_way) {
+    std::vector<std::string> found;
+    for (const std::string& name : files) {
+        std::error_code error;
+        if (std::filesystem::exists(std::filesystem::path(folder) / name, error)) {
+            found.push_back(name);
+        }
+    }
+    if (!found.empty() && !overwrite) {
+        tapegrad::detail::throw_value_error(
+            fmt::format("{}: {} already holds a run ({}): {}replace it with --overwrite, or choose another --out",
+                        program, folder, fmt::join(found, ", "), other_way));
+    }
+    for (const std::string& name : found) {
+        std::filesystem::remove(std::filesystem::path(folder) / name);
+    }
+    return found;
+}
+
 }  // namespace tapegrad::nn

@@ -309,11 +309,15 @@ TEST_CASE("the log reaches a file line by line; Ctrl-C stops, names the last che
     // A run long enough to be stopped in the middle: each epoch's line reaches the file when printed.
     std::vector<std::string> args = toy_args(toy, out, 10000000);
     args.insert(args.end(), {"--checkpoint-every", "100"});
-    std::string command = "exec " + tapegrad::test::shell_quoted(TAPEGRAD_CLI);
+    std::string command = "exec";
+    append_quoted(command, TAPEGRAD_CLI);
     for (const auto& a : args) {
-        command += " " + tapegrad::test::shell_quoted(a);
+        append_quoted(command, a);
     }
-    command += " >" + tapegrad::test::shell_quoted(log) + " 2>" + tapegrad::test::shell_quoted(dir / "err");
+    command += " >";
+    command += tapegrad::test::shell_quoted(log);
+    command += " 2>";
+    command += tapegrad::test::shell_quoted(dir / "err");
     pid_t pid = ::fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "tapegrad/autodiff/error.hpp"
 
@@ -53,5 +54,12 @@ void write_file_atomically(const std::string& path, std::string_view bytes, std:
 std::size_t remove_stale_temporaries(const std::string& path);
 
 }  // namespace detail
+
+// A run never destroys another: when `folder` holds any of `files` (what `program` writes there), this
+// throws ValueError naming them, `other_way` (e.g. "continue it with --resume ..., or ") and
+// --overwrite; with `overwrite` it removes them and returns their names, for the caller to say so.
+std::vector<std::string> claim_output_folder(std::string_view program, const std::string& folder,
+                                             const std::vector<std::string>& files, bool overwrite,
+                                             std::string_view other_way = "");
 
 }  // namespace tapegrad::nn
