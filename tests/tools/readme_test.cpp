@@ -1,0 +1,144 @@
+// README.md is tested like code: every command it shows runs, in the order shown, in a fresh folder
+// (epochs cut down, Fashion-MNIST training limited to 2000 rows, so that the whole README takes seconds);
+// every `make` target it names exists; the C++ program it shows is examples/engine.cpp, and what it says
+// that program prints is what it prints.
+#include <cmath>
+#include <regex>
+
+#include "cli.hpp"
+
+using namespace cli;
+
+namespace {
+
+struct Block {
+    std::string language;  // after the opening fence: "cpp", or ""
+    std::vector<std::string> lines;
+};
+
+std::vector<Block> fenced_blocks(const std::string& text) {
+    std::vector<Block> blocks;
+    bool inside = false;
+    for (const std::string& line : lines_of(text)) {
+        if (line.rfind("```", 0) == 0) {
+            if (!inside) {
+                blocks.push_back({line.substr(3), {}});
+            }
+            inside = !inside;
+        } else if (inside) {
+            blocks.back().lines.push_back(line);
+        }
+    }
+    return blocks;
+}
+
+std::vector<std::string> words_of(const std::string& command) {
+    std::vector<std::string> words;
+    std::istringstream in(command);
+    for (std::string w; in >> w;) {
+        if (w.size() >= 2 && w.front() == '\'' && w.back() == '\'') {
+            w = w.substr(1, w.size() - 2);
+        }
+        words.push_back(w);
+    }
+    return words;
+}
+
+// The build folder that TAPEGRAD_CLI (<build>/tools/tapegrad) lives in.
+std::string build_root() {
+    return fs::path(TAPEGRAD_CLI).parent_path().parent_path().string();
+}
+
+// A README command made quick: `--epochs N` becomes ceil(N / 30) (20 and 30 become 1, 60 becomes 2, so
+// that a resume to 60 after 30 still trains), and training on Fashion-MNIST takes its first 2000 rows.
+std::vector<std::string> quick(std::vector<std::string> words) {
+    bool fashion = false;
+    for (std::size_t i = 0; i + 1 < words.size(); ++i) {
+        if (words[i] == "--epochs") {
+            words[i + 1] = std::to_string(static_cast<int>(std::ceil(std::stod(words[i + 1]) / 30)));
+        }
+        fashion = fashion || (words[i] == "--data" && words[i + 1] == "fashion-mnist");
+    }
+    if (fashion && words.size() > 1 && (words[1] == "train" || words[1] == "compare" || words[1] == "anomaly")) {
+        words.insert(words.end(), {"--limit", "2000"});
+    }
+    return words;
+}
+
+}  // namespace
+
+TEST_CASE("every command the README shows runs as shown, in order") {
+    std::string readme = read_bytes("README.md");
+    REQUIRE_FALSE(readme.empty());
+    std::string makefile = read_bytes("Makefile");
+    TempDir dir("tapegrad_readme_test");
+    int commands = 0;
+    for (const Block& block : fenced_blocks(readme)) {
+        if (block.language == "cpp") {
+            continue;
+        }
+        for (std::string line : block.lines) {
+            line = line.substr(0, line.find("  #"));
+            std::vector<std::string> words = words_of(line);
+            if (words.empty()) {
+                continue;
+            }
+            CAPTURE(line);
+            if (words[0] == "make") {
+                REQUIRE(words.size() == 2);
+                CHECK(std::regex_search(makefile, std::regex("(^|\n)" + words[1] + ":")));
+                continue;
+            }
+            if (words[0].rfind("build/", 0) != 0) {
+                continue;  // output shown, not a command
+            }
+            words = quick(words);
+            std::string program = build_root() + "/" + words[0].substr(6);
+            words.erase(words.begin());
+            // Relative paths in the commands land in the temporary folder.
+            std::vector<std::string> args = {"-c", "cd \"$0\" && exec \"$@\"", dir.path.string(), program};
+            args.insert(args.end(), words.begin(), words.end());
+            Run r = run_program("/bin/sh", args, dir);
+            check_ok(r);
+            ++commands;
+        }
+    }
+    CHECK(commands >= 12);
+    // What they wrote is where the README says.
+    for (const char* file : {"runs/sparse/checkpoint.npz", "runs/sparse/history.csv", "runs/sparse/metrics.json",
+                             "runs/sparse/grads.npz", "runs/compare/rate_distortion.png", "runs/anomaly/roc.png",
+                             "runs/pca/metrics.json", "runs/toy2d/results.json", "runs/a/checkpoint.npz"}) {
+        CAPTURE(file);
+        CHECK(fs::exists(dir.path / file));
+    }
+}
+
+TEST_CASE("the README's C++ program is examples/engine.cpp, and its output is what the program prints") {
+    std::string readme = read_bytes("README.md");
+    std::vector<Block> blocks = fenced_blocks(readme);
+    auto cpp = std::find_if(blocks.begin(), blocks.end(), [](const Block& b) { return b.language == "cpp"; });
+    REQUIRE(cpp != blocks.end());
+    std::string source = read_bytes("examples/engine.cpp");
+    std::string shown;
+    for (const std::string& line : cpp->lines) {
+        shown += line + "\n";
+    }
+    REQUIRE(source.find("#include <cstring>") != std::string::npos);
+    CHECK(shown == source.substr(source.find("#include <cstring>")));
+
+    // The two blocks after the program: its output, then its output with --break. Only the seconds vary.
+    REQUIRE(std::distance(cpp, blocks.end()) >= 3);
+    TempDir dir("tapegrad_readme_test");
+    auto seconds = std::regex("evaluations, [0-9.e+-]+ s;");
+    const std::pair<const Block*, std::vector<std::string>> shows[] = {{&*(cpp + 1), {}}, {&*(cpp + 2), {"--break"}}};
+    for (const auto& [block, args] : shows) {
+        CAPTURE(args.size());
+        Run r = run_program(build_root() + "/examples/engine", args, dir);
+        CHECK(r.status == (args.empty() ? 0 : 1));
+        std::vector<std::string> printed = lines_of(r.out);
+        REQUIRE(printed.size() == block->lines.size());
+        for (std::size_t i = 0; i < printed.size(); ++i) {
+            CHECK(std::regex_replace(printed[i], seconds, "") == std::regex_replace(block->lines[i], seconds, ""));
+        }
+    }
+}
