@@ -129,9 +129,9 @@ inline void check_ok(const Run& r) {
     REQUIRE(r.status == 0);
 }
 
-// One of our errors: a non-zero exit and stderr exactly one line, "tapegrad: ...", holding every one of
-// `words`.
-inline void check_error(const Run& r, const std::vector<std::string>& words) {
+// An error as every command reports one: a non-zero exit and stderr exactly one line that starts with
+// `prefix` and holds every one of `words`.
+inline void check_one_line_error(const Run& r, const std::string& prefix, const std::vector<std::string>& words) {
     CAPTURE(r.command);
     CAPTURE(r.out);
     CAPTURE(r.err);
@@ -139,29 +139,22 @@ inline void check_error(const Run& r, const std::vector<std::string>& words) {
     CHECK(r.status != 0);
     std::vector<std::string> lines = lines_of(r.err);
     REQUIRE(lines.size() == 1);
-    CHECK(lines[0].rfind("tapegrad: ", 0) == 0);
+    CHECK(lines[0].rfind(prefix, 0) == 0);
     for (const auto& w : words) {
         CAPTURE(w);
         CHECK(lines[0].find(w) != std::string::npos);
     }
 }
 
-// A usage error that CLI11 caught while parsing: a non-zero exit, one line on stderr naming the problem
-// and pointing to --help.
-inline void check_usage_error(const Run& r, const std::vector<std::string>& words) {
-    CAPTURE(r.command);
-    CAPTURE(r.out);
-    CAPTURE(r.err);
-    check_no_crash(r);
-    CHECK(r.status != 0);
-    std::vector<std::string> lines = lines_of(r.err);
-    REQUIRE(lines.size() == 1);
-    CHECK(lines[0].rfind("tapegrad", 0) == 0);
-    CHECK(lines[0].find("--help") != std::string::npos);
-    for (const auto& w : words) {
-        CAPTURE(w);
-        CHECK(lines[0].find(w) != std::string::npos);
-    }
+// One of our errors: "tapegrad: ...".
+inline void check_error(const Run& r, const std::vector<std::string>& words) {
+    check_one_line_error(r, "tapegrad: ", words);
+}
+
+// A usage error that CLI11 caught while parsing: "tapegrad[ verb]: ...", pointing to --help.
+inline void check_usage_error(const Run& r, std::vector<std::string> words) {
+    words.push_back("--help");
+    check_one_line_error(r, "tapegrad", words);
 }
 
 inline json read_json(const std::string& path) {
