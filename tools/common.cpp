@@ -214,7 +214,11 @@ void add_model_options(CLI::App& app, ModelOptions& o) {
         ->delimiter(',')
         ->check(positive_whole);
     app.add_option("--latent", o.latent, "latent units")->check(positive_whole)->capture_default_str();
-    app.add_option("--activation", o.activation, "hidden activation")->check(activation)->capture_default_str();
+    app.add_option("--activation", o.activation,
+                   o.activation.empty() ? "hidden activation (default: the variant's, as tapegrad variants lists)"
+                                        : "hidden activation")
+        ->check(activation)
+        ->capture_default_str();
     app.add_option("--latent-activation", o.latent_activation, "the code's activation (default: the variant's)")
         ->check(activation);
     app.add_option("--output-activation", o.output_activation,
@@ -246,9 +250,10 @@ models::AutoencoderConfig model_config(const ModelOptions& o, std::size_t input,
         c.sizes.insert(c.sizes.end(), o.hidden.begin(), o.hidden.end());
         c.sizes.push_back(o.latent);
     }
-    c.activation = o.activation;
+    const models::VariantInfo& info = models::variant_info(o.variant);
+    c.activation = !o.activation.empty() ? o.activation : info.activation;
     c.latent_activation = !o.latent_activation.empty() ? o.latent_activation
-                                                        : models::variant_info(o.variant).latent_activation;
+                                                        : info.latent_activation;
     // A sigmoid reaches (0, 1) only: on standardised data (negative values, values above 1) it cannot
     // reconstruct, and ends worse than the mean image.
     bool unit_range = low >= 0 && high <= 1;

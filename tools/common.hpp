@@ -65,7 +65,7 @@ struct ModelOptions {
     std::vector<std::size_t> dims;    // the whole encoder, input first; else input, hidden..., latent
     std::vector<std::size_t> hidden;
     std::size_t latent = 32;
-    std::string activation = "relu";
+    std::string activation;          // default: the variant's (relu; tanh for sparse and variational)
     std::string latent_activation;   // default: the variant's (sigmoid for sparse, identity otherwise)
     std::string output_activation;   // default: sigmoid for data in [0, 1], identity otherwise
     bool tied = false;

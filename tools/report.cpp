@@ -37,11 +37,13 @@ void Report::print() const {
     }
     if (collapsed()) {
         fmt::print("warning: the autoencoder does no better than the mean image: it has likely collapsed to one "
-                   "output (try a lower learning rate, another activation or initialiser)\n");
+                   "output (too few steps, or a penalty that outweighs the reconstruction: train longer, or lower "
+                   "the variant's penalty; tapegrad variants lists its options)\n");
     } else if (worse_than_pca()) {
-        fmt::print("warning: the autoencoder does worse than PCA with as many components ({:.6f} against {:.6f}): "
-                   "train longer, or change its options (tapegrad variants lists them)\n",
-                   test_mse, pca_mse);
+        fmt::print("warning: PCA with as many components reconstructs the test set better ({:.6f} against the "
+                   "autoencoder's {:.6f}): more epochs or other options may close the gap (tapegrad variants lists "
+                   "them)\n",
+                   pca_mse, test_mse);
     }
 }
 

@@ -23,7 +23,9 @@ Command add_variants(CLI::App&) {
     return [] {
         for (const auto& info : tapegrad::models::variant_infos()) {
             fmt::print("{}: {}\n", info.name, info.summary);
-            fmt::print("  code activation: {} unless --latent-activation says otherwise\n", info.latent_activation);
+            fmt::print("  trains with: {} hidden units, {} code, Adam lr {:g} (unless --activation, --latent-activation, "
+                       "--lr say otherwise)\n",
+                       info.activation, info.latent_activation, info.lr);
             if (info.options.empty()) {
                 fmt::print("  options: none\n");
             }

@@ -38,7 +38,7 @@ extern "C" void request_stop(int signal) {
 struct TrainArgs {
     DataOptions data;
     ModelOptions model;
-    models::TrainerOptions trainer{.epochs = 20};
+    models::TrainerOptions trainer{.epochs = 20, .lr = 0};  // lr 0: the variant's
     std::string out = "runs/train";
     std::string resume;
     std::string checkpoint_every = "10s";
@@ -130,6 +130,9 @@ int run_train(TrainArgs args) {
         split = load_split(args.data, record.run.is_null() ? nlohmann::json() : record.run["data"].value("scaling", nlohmann::json()));
         model = models::model_from_description<float>(record.model.dump());
     } else {
+        if (!given(*args.app, "--lr")) {
+            args.trainer.lr = models::variant_info(args.model.variant).lr;
+        }
         claim_out(args);
         split = load_split(args.data);
         model = build_model<float>(args.model, split.train.dim(), split.low, split.high);
@@ -214,7 +217,8 @@ Command add_train(CLI::App& app) {
     app.add_option("--optimizer", t.optimizer, "adam, adamw or sgd")
         ->check(CLI::IsMember({"adam", "adamw", "sgd"}))
         ->capture_default_str();
-    app.add_option("--lr", t.lr, "learning rate")->check(positive)->capture_default_str();
+    app.add_option("--lr", t.lr, "learning rate (default: the variant's, as tapegrad variants lists)")
+        ->check(positive);
     app.add_option("--weight-decay", t.weight_decay, "weight decay")->check(non_negative)->capture_default_str();
     app.add_option("--momentum", t.momentum, "momentum (sgd)")->check(below_one)->capture_default_str();
     app.add_option("--validation", t.validation_fraction, "validation part of the training data")

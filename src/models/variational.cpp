@@ -22,9 +22,18 @@ VariationalAutoencoder<T>::VariationalAutoencoder(AutoencoderConfig config, Vari
     if (this->config().tied) {
         tapegrad::detail::throw_value_error("variational: tied weights are not supported");
     }
+    bool sigmoid = this->config().output_activation == "sigmoid";
+    if (options_.reconstruction == "auto") {
+        options_.reconstruction = sigmoid ? "bce" : "mse";
+    }
     if (options_.reconstruction != "mse" && options_.reconstruction != "bce") {
         tapegrad::detail::throw_value_error(
-            fmt::format("variational: unknown reconstruction \"{}\" (known: mse, bce)", options_.reconstruction));
+            fmt::format("variational: unknown reconstruction \"{}\" (known: auto, mse, bce)", options_.reconstruction));
+    }
+    if (options_.reconstruction == "bce" && !sigmoid) {
+        tapegrad::detail::throw_value_error(fmt::format(
+            "variational: bce needs probabilities: a sigmoid output for data in [0, 1], not {}; use mse",
+            this->config().output_activation));
     }
 }
 

@@ -295,10 +295,12 @@ TEST_CASE("variants lists each variant's options with type, range, default and m
         CHECK(r.line_starting(variant + ": ").size() > 0);
     }
     for (const char* line : {
-             "  rho (number, (0, 1), default 0.05): target mean activation of each code unit",
+             "  rho (number, (0, 1), default 0.1): target mean activation of each code unit",
+             "  trains with: tanh hidden units, sigmoid code, Adam lr 0.01 (unless --activation, --latent-activation, "
+             "--lr say otherwise)",
              "  corruption (text, masking | gaussian | salt_and_pepper, default masking): ",
              "  seed (integer, [0, 2^64), default the model's seed): seed of the corruption's random numbers",
-             "  lambda (number, [0, inf), default 0.001): weight of the Jacobian penalty",
+             "  lambda (number, [0, inf), default 0.0001): weight of the Jacobian penalty",
              "  reports: reconstruction_mse, mean_code_activation, sparsity_kl, weight_decay",
              "  reports: reconstruction, kl, elbo",
          }) {
