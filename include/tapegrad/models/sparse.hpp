@@ -11,7 +11,7 @@
 namespace tapegrad::models {
 
 // The MSE here is a mean over features where UFLDL sums half the squares, so UFLDL's beta 3 and lambda
-// 1e-4 weigh 2 / d times more here (1176 and 0.039 on 784 pixels): with them the code of every unit sat
+// 1e-4 weigh d / 2 times more here (as UFLDL's 1176 and 0.039 on 784 pixels): with them every unit sat
 // at rho, and the model of the README did 6.4x worse than PCA on Fashion-MNIST. These defaults keep the
 // penalties in proportion: the code's mean activation ends near rho (0.108 there), at 1.2x PCA.
 struct SparseOptions {
