@@ -65,6 +65,7 @@ struct GradArgs {
     std::size_t batch = 32;
     std::string dtype = "float32";
     std::string out = "grad.npz";
+    bool overwrite = false;
     const CLI::App* app = nullptr;
 };
 
@@ -87,6 +88,7 @@ std::shared_ptr<models::Autoencoder<T>> model_in(const std::string& checkpoint) 
 
 template <class T>
 int write_grad(const GradArgs& args) {
+    claim_file("grad", args.out, args.overwrite);
     auto model = model_in<T>(args.checkpoint);
     fix_noise(*model);
     CheckpointRecord record = CheckpointRecord::read(args.checkpoint);
@@ -145,6 +147,7 @@ Command add_grad(CLI::App& app) {
         ->check(CLI::IsMember({"float32", "float64"}))
         ->capture_default_str();
     app.add_option("--out", args->out, "the .npz to write")->capture_default_str();
+    add_overwrite_option(app, args->overwrite);
     app.footer("The data, its split and its scaling are the checkpoint's own unless given. The loss's noise (the "
                  "denoising corruption, the variational sample) is drawn from the model's seed, as gradcheck draws "
                  "it: the same at every call.");

@@ -303,6 +303,12 @@ void claim_out(const std::string& verb, const std::string& out, const std::vecto
     }
 }
 
+void claim_file(const std::string& verb, const std::string& path, bool overwrite) {
+    std::filesystem::path p(path);
+    std::string folder = p.has_parent_path() ? p.parent_path().string() : ".";
+    claim_out(verb, folder, {p.filename().string()}, overwrite);
+}
+
 void add_overwrite_option(CLI::App& app, bool& overwrite) {
     app.add_flag("--overwrite", overwrite, "replace what --out holds of an earlier run");
 }

@@ -96,6 +96,8 @@ void write_json(const std::string& path, const nlohmann::json& value);
 void claim_out(const std::string& verb, const std::string& out, const std::vector<std::string>& files, bool overwrite,
                const std::string& other_way = "");
 void add_overwrite_option(CLI::App& app, bool& overwrite);
+// The same for a command that writes one file, `path`.
+void claim_file(const std::string& verb, const std::string& path, bool overwrite);
 
 // A note on stdout: what the program chose or overrode on the user's behalf.
 void note(const std::string& text);

@@ -263,14 +263,19 @@ Command add_evaluate(CLI::App& app) {
         std::string checkpoint;
         DataOptions data;
         std::string out;
+        bool overwrite = false;
     };
     auto args = std::make_shared<Args>();
     app.add_option("--checkpoint", args->checkpoint, "a checkpoint written by tapegrad train")->required();
     add_data_options(app, args->data);
     app.add_option("--out", args->out, "write the metrics to this JSON file");
+    add_overwrite_option(app, args->overwrite);
     app.footer("The data, its split and its scaling are the checkpoint's own; a data option given here takes its "
                  "place, with a note.");
     return [args, &app] {
+        if (!args->out.empty()) {
+            claim_file("evaluate", args->out, args->overwrite);
+        }
         CheckpointRecord record = CheckpointRecord::read(args->checkpoint);
         nlohmann::json scaling;
         DataOptions data = data_for(app, args->data, record, scaling);

@@ -174,3 +174,21 @@ TEST_CASE("gradcheck refuses options that cannot check: no pass after checking n
         CHECK(r.out.find("passed") == std::string::npos);
     }
 }
+
+TEST_CASE("grad and evaluate keep the file an earlier run wrote unless told to replace it") {
+    TempDir dir("tapegrad_cli_test");
+    std::string out = dir / "run";
+    check_ok(run_cli(train_args(out, "vanilla", 1), dir));
+    std::string npz = dir / "grad.npz";
+    std::vector<std::string> grad = {"grad", "--checkpoint", out + "/checkpoint.npz", "--batch", "4", "--out", npz};
+    check_ok(run_cli(grad, dir));
+    std::string first = read_bytes(npz);
+    check_error(run_cli(grad, dir), {"grad: " + dir.path.string() + " already holds a run (grad.npz)", "--overwrite"});
+    CHECK(read_bytes(npz) == first);
+    grad.push_back("--overwrite");
+    check_ok(run_cli(grad, dir));
+    std::string json_path = dir / "e.json";
+    std::vector<std::string> evaluate = {"evaluate", "--checkpoint", out + "/checkpoint.npz", "--out", json_path};
+    check_ok(run_cli(evaluate, dir));
+    check_error(run_cli(evaluate, dir), {"evaluate: ", "(e.json)", "--overwrite"});
+}
