@@ -126,10 +126,16 @@ TEST_CASE("the README's C++ program is examples/engine.cpp, and its output is wh
     REQUIRE(source.find("#include <cstring>") != std::string::npos);
     CHECK(shown == source.substr(source.find("#include <cstring>")));
 
-    // The two blocks after the program: its output, then its output with --break. Only the seconds vary.
+    // The two blocks after the program: its output, then its output with --break. The seconds vary, and
+    // where a gradient is right its worst element, the values there and the errors are rounding, which
+    // varies with the build (another -march, a sanitizer): on an "ok" line those are left out.
     REQUIRE(std::distance(cpp, blocks.end()) >= 3);
     TempDir dir("tapegrad_readme_test");
     auto seconds = std::regex("evaluations, [0-9.e+-]+ s;");
+    auto rounding = std::regex("worst \\[[0-9, ]*\\]  analytic .*  ok$");
+    auto same = [&](const std::string& line) {
+        return std::regex_replace(std::regex_replace(line, seconds, ""), rounding, "worst ...  ok");
+    };
     const std::pair<const Block*, std::vector<std::string>> shows[] = {{&*(cpp + 1), {}}, {&*(cpp + 2), {"--break"}}};
     for (const auto& [block, args] : shows) {
         CAPTURE(args.size());
@@ -138,7 +144,7 @@ TEST_CASE("the README's C++ program is examples/engine.cpp, and its output is wh
         std::vector<std::string> printed = lines_of(r.out);
         REQUIRE(printed.size() == block->lines.size());
         for (std::size_t i = 0; i < printed.size(); ++i) {
-            CHECK(std::regex_replace(printed[i], seconds, "") == std::regex_replace(block->lines[i], seconds, ""));
+            CHECK(same(printed[i]) == same(block->lines[i]));
         }
     }
 }
