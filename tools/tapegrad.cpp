@@ -105,7 +105,8 @@ int main(int argc, char** argv) {
     if (cores > 0 && static_cast<unsigned>(threads) > cores) {
         fmt::print(stderr,
                    "tapegrad: warning: --threads {} on a machine with {} cores: the threads take turns on the cores "
-                   "and every product waits for its slowest band, so each step runs slower than with --threads {}\n",
+                   "and every product waits for its slowest band, so each step runs slower than with --threads {} "
+                   "(4 threads on 2 cores made a Fashion-MNIST epoch 7 to 10 times as long as 2 did)\n",
                    threads, cores, cores);
     }
     try {

@@ -321,7 +321,8 @@ TEST_CASE("--threads works before and after the verb, and more threads than core
     check_ok(many);
     CHECK(many.err == fmt::format("tapegrad: warning: --threads {} on a machine with {} cores: the threads take turns on "
                                   "the cores and every product waits for its slowest band, so each step runs slower "
-                                  "than with --threads {}\n",
+                                  "than with --threads {} (4 threads on 2 cores made a Fashion-MNIST epoch 7 to 10 "
+                                  "times as long as 2 did)\n",
                                   cores + 1, cores, cores));
     CHECK(before.err.empty());
     Run train = run_cli({"train", "--threads", "2", "--hidden", "16", "--latent", "4", "--epochs", "1", "--no-figures",
