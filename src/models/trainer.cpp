@@ -16,9 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tapegrad/autodiff/ops.hpp"
-#include "tapegrad/models/denoising.hpp"
 #include "tapegrad/models/factory.hpp"
-#include "tapegrad/models/variational.hpp"
 #include "tapegrad/nn/checkpoint.hpp"
 #include "tapegrad/nn/data.hpp"
 #include "tapegrad/nn/file.hpp"

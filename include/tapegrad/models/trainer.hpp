@@ -11,8 +11,9 @@
 // TrainingInterrupted that says which epoch was cut and which checkpoint holds the last one written.
 //
 // Resuming: the checkpoint holds the parameters, the optimizer's state, the history, the best epoch's
-// weights when they are not the last epoch's (restore_best) and, for the denoising and variational
-// variants, the state of the model's noise generator; the batch order is a function of (seed, epoch).
+// weights when they are not the last epoch's (restore_best), and the state of the generator the model's
+// loss draws noise from (Autoencoder::noise_source: the denoising corruption, the variational sample);
+// the batch order is a function of (seed, epoch).
 // So a run killed at any moment and resumed from its last checkpoint ends with the same parameters, bit
 // for bit, as one never interrupted (same thread count, same BLAS kernel). Stale temporaries that killed
 // checkpoint writes left beside the checkpoint are removed when fit starts.
