@@ -19,7 +19,7 @@
 #include "tapegrad/models/pca.hpp"
 #include "tapegrad/models/trainer.hpp"
 #include "tapegrad/nn/data.hpp"
-#include "tapegrad/nn/file.hpp"
+#include "tapegrad/nn/io/file.hpp"
 
 using namespace tapegrad;
 using namespace tapegrad::models;

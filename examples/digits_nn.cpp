@@ -10,9 +10,9 @@
 
 #include "tapegrad/autodiff.hpp"
 #include "tapegrad/nn/activations.hpp"
-#include "tapegrad/nn/checkpoint.hpp"
+#include "tapegrad/nn/io/checkpoint.hpp"
 #include "tapegrad/nn/data.hpp"
-#include "tapegrad/nn/datasets.hpp"
+#include "tapegrad/nn/io/datasets.hpp"
 #include "tapegrad/nn/linear.hpp"
 #include "tapegrad/nn/losses.hpp"
 #include "tapegrad/nn/optim.hpp"

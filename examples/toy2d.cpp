@@ -16,7 +16,7 @@
 #include "ring_data.hpp"
 #include "tapegrad/models/pca.hpp"
 #include "tapegrad/autodiff.hpp"
-#include "tapegrad/nn/file.hpp"
+#include "tapegrad/nn/io/file.hpp"
 
 using namespace tapegrad;
 

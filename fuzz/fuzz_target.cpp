@@ -15,7 +15,7 @@
 
 #include "samples.hpp"
 #include "targets.hpp"
-#include "tapegrad/nn/npz.hpp"
+#include "tapegrad/nn/io/npz.hpp"
 
 #ifndef TAPEGRAD_FUZZ_TARGET
 #error "compile with -DTAPEGRAD_FUZZ_TARGET=\"<target>\""

@@ -14,10 +14,10 @@
 #include <fmt/format.h>
 
 #include "tapegrad/models/factory.hpp"
-#include "tapegrad/nn/checkpoint.hpp"
-#include "tapegrad/nn/datasets.hpp"
-#include "tapegrad/nn/npy.hpp"
-#include "tapegrad/nn/npz.hpp"
+#include "tapegrad/nn/io/checkpoint.hpp"
+#include "tapegrad/nn/io/datasets.hpp"
+#include "tapegrad/nn/io/npy.hpp"
+#include "tapegrad/nn/io/npz.hpp"
 #include "tapegrad/nn/optim.hpp"
 
 namespace tapegrad::fuzz {

@@ -18,10 +18,10 @@
 #include "samples.hpp"
 #include "tapegrad/models/autoencoder.hpp"
 #include "tapegrad/models/factory.hpp"
-#include "tapegrad/nn/checkpoint.hpp"
-#include "tapegrad/nn/csv.hpp"
-#include "tapegrad/nn/idx.hpp"
-#include "tapegrad/nn/npy.hpp"
+#include "tapegrad/nn/io/checkpoint.hpp"
+#include "tapegrad/nn/io/csv.hpp"
+#include "tapegrad/nn/io/idx.hpp"
+#include "tapegrad/nn/io/npy.hpp"
 #include "tapegrad/nn/optim.hpp"
 
 namespace tapegrad::fuzz {

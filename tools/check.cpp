@@ -11,7 +11,7 @@
 #include "run.hpp"
 #include "tapegrad/models/factory.hpp"
 #include "tapegrad/nn/data.hpp"
-#include "tapegrad/nn/npz.hpp"
+#include "tapegrad/nn/io/npz.hpp"
 
 namespace tapegrad::tools {
 

@@ -11,8 +11,8 @@
 #include "tapegrad/models/pca.hpp"
 #include "tapegrad/nn/activations.hpp"
 #include "tapegrad/nn/data.hpp"
-#include "tapegrad/nn/datasets.hpp"
-#include "tapegrad/nn/file.hpp"
+#include "tapegrad/nn/io/datasets.hpp"
+#include "tapegrad/nn/io/file.hpp"
 #include "tapegrad/nn/init.hpp"
 #include "tapegrad/nn/scaling.hpp"
 

@@ -8,7 +8,7 @@
 #include "tapegrad/models/factory.hpp"
 #include "tapegrad/models/figures.hpp"
 #include "tapegrad/models/pca.hpp"
-#include "tapegrad/nn/checkpoint.hpp"
+#include "tapegrad/nn/io/checkpoint.hpp"
 #include "tapegrad/nn/data.hpp"
 
 namespace tapegrad::tools {

@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 
 #include "tapegrad/models/factory.hpp"
-#include "tapegrad/nn/checkpoint.hpp"
+#include "tapegrad/nn/io/checkpoint.hpp"
 
 namespace tapegrad::tools {
 

@@ -13,8 +13,8 @@
 #include "tapegrad/autodiff/blas.hpp"
 #include "tapegrad/models/factory.hpp"
 #include "tapegrad/models/trainer.hpp"
-#include "tapegrad/nn/checkpoint.hpp"
-#include "tapegrad/nn/file.hpp"
+#include "tapegrad/nn/io/checkpoint.hpp"
+#include "tapegrad/nn/io/file.hpp"
 
 namespace tapegrad::tools {
 

@@ -96,7 +96,7 @@ build_installed() {
 check build build_installed || finish
 check install meson install -C "$src/build" --no-rebuild || finish
 
-# Out of reach: the library remembers the copy's data/ (src/nn/datasets.cpp) and must not find it.
+# Out of reach: the library remembers the copy's data/ (nn/io/datasets.cpp) and must not find it.
 rm -rf "$src"
 echo "deleted the copied source tree and its build"
 

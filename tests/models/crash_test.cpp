@@ -30,9 +30,9 @@
 #include "tapegrad/autodiff/parallel.hpp"
 #include "tapegrad/models/factory.hpp"
 #include "tapegrad/models/trainer.hpp"
-#include "tapegrad/nn/checkpoint.hpp"
+#include "tapegrad/nn/io/checkpoint.hpp"
 #include "tapegrad/nn/data.hpp"
-#include "tapegrad/nn/npz.hpp"
+#include "tapegrad/nn/io/npz.hpp"
 
 #ifndef TAPEGRAD_CLI
 #error "TAPEGRAD_CLI must be the path of the tapegrad executable"

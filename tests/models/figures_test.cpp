@@ -13,7 +13,7 @@
 #include "helpers.hpp"
 #include "scratch.hpp"
 #include "tapegrad/models/figures.hpp"
-#include "tapegrad/nn/file.hpp"
+#include "tapegrad/nn/io/file.hpp"
 
 using namespace tapegrad;
 using namespace tapegrad::models;

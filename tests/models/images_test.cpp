@@ -10,7 +10,7 @@
 #include "figure_checks.hpp"
 #include "scratch.hpp"
 #include "tapegrad/models/images.hpp"
-#include "tapegrad/nn/file.hpp"
+#include "tapegrad/nn/io/file.hpp"
 
 using namespace tapegrad;
 using namespace tapegrad::models;

@@ -15,7 +15,7 @@
 #include "tapegrad/autodiff/parallel.hpp"
 #include "tapegrad/models/factory.hpp"
 #include "tapegrad/models/trainer.hpp"
-#include "tapegrad/nn/checkpoint.hpp"
+#include "tapegrad/nn/io/checkpoint.hpp"
 #include "tapegrad/nn/data.hpp"
 
 using namespace tapegrad;

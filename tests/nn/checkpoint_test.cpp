@@ -8,7 +8,7 @@
 #include "helpers.hpp"
 #include "scratch.hpp"
 #include "tapegrad/nn/activations.hpp"
-#include "tapegrad/nn/checkpoint.hpp"
+#include "tapegrad/nn/io/checkpoint.hpp"
 #include "tapegrad/nn/linear.hpp"
 #include "tapegrad/nn/losses.hpp"
 #include "tapegrad/nn/optim.hpp"

@@ -4,7 +4,7 @@
 // values out of float range, labels that are not integers, no data.
 #include "helpers.hpp"
 #include "scratch.hpp"
-#include "tapegrad/nn/csv.hpp"
+#include "tapegrad/nn/io/csv.hpp"
 
 using namespace tapegrad;
 using namespace tapegrad::nn;

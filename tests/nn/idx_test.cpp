@@ -3,7 +3,7 @@
 // gzip, label count) refused with its exact message, plain and gzip alike.
 #include "helpers.hpp"
 #include "scratch.hpp"
-#include "tapegrad/nn/idx.hpp"
+#include "tapegrad/nn/io/idx.hpp"
 
 using namespace tapegrad;
 using namespace tapegrad::nn;

@@ -6,7 +6,7 @@
 
 #include "helpers.hpp"
 #include "scratch.hpp"
-#include "tapegrad/nn/npy.hpp"
+#include "tapegrad/nn/io/npy.hpp"
 
 using namespace tapegrad;
 using namespace tapegrad::nn;

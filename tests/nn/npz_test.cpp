@@ -6,7 +6,7 @@
 
 #include "helpers.hpp"
 #include "scratch.hpp"
-#include "tapegrad/nn/npz.hpp"
+#include "tapegrad/nn/io/npz.hpp"
 
 using namespace tapegrad;
 using namespace tapegrad::nn;

@@ -13,7 +13,7 @@
 
 #include "cli.hpp"
 #include "tapegrad/models/trainer.hpp"
-#include "tapegrad/nn/checkpoint.hpp"
+#include "tapegrad/nn/io/checkpoint.hpp"
 
 using namespace cli;
 

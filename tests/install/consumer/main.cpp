@@ -11,7 +11,7 @@
 #include "tapegrad/autodiff.hpp"
 #include "tapegrad/autodiff/gradcheck.hpp"
 #include "tapegrad/models/factory.hpp"
-#include "tapegrad/nn/datasets.hpp"
+#include "tapegrad/nn/io/datasets.hpp"
 
 namespace {
 

@@ -1,9 +1,0 @@
-// The readers and writers of the data layer: .npy and .npz (numpy's formats, also used by checkpoints),
-// IDX (MNIST's) and CSV; all throw FileError naming the file and what is wrong with it.
-#pragma once
-
-#include "tapegrad/nn/csv.hpp"
-#include "tapegrad/nn/file.hpp"
-#include "tapegrad/nn/idx.hpp"
-#include "tapegrad/nn/npy.hpp"
-#include "tapegrad/nn/npz.hpp"

@@ -1,0 +1,141 @@
+// Autoencoder = encoder + decoder + a loss recipe.
+//
+// Built from the encoder's layer sizes, input first and latent last ({64, 32, 8}); the decoder mirrors
+// them ({8, 32, 64}). Hidden layers take `activation`, the latent layer `latent_activation`, the output
+// `output_activation`. With tied weights each decoder layer uses the transpose of its mirror encoder
+// weight (in the graph: transpose(W)) and has only its own bias.
+//
+// A variant overrides loss() (and, when its encoder differs, encode()): see denoising.hpp, sparse.hpp,
+// contractive.hpp, variational.hpp, and examples/ for one written outside the library.
+//
+// Instantiated for float and double in models/autoencoder.cpp.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tapegrad/nn/init.hpp"
+#include "tapegrad/nn/linear.hpp"
+#include "tapegrad/nn/module.hpp"
+
+namespace tapegrad::models {
+
+struct AutoencoderConfig {
+    std::vector<std::size_t> sizes;              // encoder: input first, latent last; at least two
+    std::string activation = "relu";             // hidden layers
+    std::string latent_activation = "identity";  // the code
+    std::string output_activation = "sigmoid";   // the reconstruction
+    bool tied = false;
+    nn::Init init = nn::Init::torch_default;
+    std::uint64_t seed = 0;
+
+    std::size_t input_size() const { return sizes.front(); }
+    std::size_t latent_size() const { return sizes.back(); }
+    // JSON text, as checkpoints store it, and back (throws ValueError on a bad one).
+    std::string to_json() const;
+    static AutoencoderConfig from_json(const std::string& text);
+};
+
+// The random numbers of a stochastic variant (corruption, the variational noise): fresh at every draw,
+// or, when fixed, the same at every draw, which is what a gradient check of the loss needs.
+class NoiseSource {
+public:
+    explicit NoiseSource(std::uint64_t seed) : seed_(seed), rng_(seed) {}
+    void fix(bool on) { fixed_ = on; }
+    bool fixed() const { return fixed_; }
+    std::uint64_t seed() const { return seed_; }
+    std::mt19937_64& draw() {
+        if (fixed_) {
+            rng_.seed(seed_);
+        }
+        return rng_;
+    }
+
+private:
+    std::uint64_t seed_;
+    bool fixed_ = false;
+    std::mt19937_64 rng_;
+};
+
+// A named part of the last loss(), beside its total: what a variant's penalty is doing.
+struct LossTerm {
+    std::string_view name;
+    double value = 0;
+};
+
+template <class T>
+class Autoencoder : public nn::Module<T> {
+public:
+    explicit Autoencoder(AutoencoderConfig config);
+
+    virtual Var<T> encode(const Var<T>& x);
+    virtual Var<T> decode(const Var<T>& z);
+    Var<T> reconstruct(const Var<T>& x) { return decode(encode(x)); }
+    Var<T> forward(const Var<T>& x) override { return reconstruct(x); }
+
+    // The training objective on a batch; the vanilla recipe is the reconstruction's MSE.
+    virtual Var<T> loss(const Var<T>& x);
+    // Each sample's reconstruction MSE, computed without recording: (samples,).
+    Array<T> reconstruction_error(const Array<T>& x);
+
+    const AutoencoderConfig& config() const { return config_; }
+    // "vanilla", "denoising", ...: what a checkpoint records to rebuild the model.
+    virtual std::string variant() const { return "vanilla"; }
+    // The variant's own options as JSON text ("{}" for vanilla).
+    virtual std::string options_json() const { return "{}"; }
+    // The parts of the last loss() (sparse: the mean code activation and its KL against rho; contractive:
+    // the Jacobian's squared norm; variational: the KL and the ELBO), for progress lines and metrics.
+    // Empty when the loss is the reconstruction's MSE alone. Recorded without allocating.
+    virtual std::span<const LossTerm> loss_terms() const { return {}; }
+    // The generator the loss draws from (the denoising corruption, the variational sample), or nullptr:
+    // the trainer checkpoints its state, gradient checks fix it.
+    virtual NoiseSource* noise_source() { return nullptr; }
+    std::string describe() const override;
+
+    nn::Sequential<T>& encoder() { return *encoder_; }
+    nn::Sequential<T>& decoder() { return *decoder_; }
+
+protected:
+    // For variants whose encoder ends differently (the variational one doubles the latent layer).
+    Autoencoder(AutoencoderConfig config, std::size_t encoder_output);
+
+private:
+    void build(std::size_t encoder_output);
+    void check_memory(std::size_t encoder_output) const;
+
+    AutoencoderConfig config_;
+    nn::Sequential<T>* encoder_ = nullptr;
+    nn::Sequential<T>* decoder_ = nullptr;
+};
+
+// A decoder layer that reuses an encoder layer's weight transposed: y = x W^T + b.
+template <class T>
+class TiedLinear : public nn::Module<T> {
+public:
+    TiedLinear(const nn::Linear<T>& mirror, std::mt19937_64& rng, nn::Init init);
+    Var<T> forward(const Var<T>& x) override;
+    Var<T> forward_activated(const Var<T>& x, Activation act) override;
+    std::string describe() const override;
+
+private:
+    Var<T> weight_;  // the mirror's, not registered here: it is the encoder's parameter
+    Var<T> bias_;
+};
+
+// Decodes `steps` points evenly spaced on the segment between the codes of a and b (each one sample,
+// shaped (features,)), a's first and b's last: (steps, features). Shows whether the code space between
+// two samples holds plausible samples or a blur of both.
+template <class T>
+Array<T> interpolate(Autoencoder<T>& model, const Array<T>& a, const Array<T>& b, std::size_t steps);
+
+extern template class Autoencoder<float>;
+extern template class Autoencoder<double>;
+extern template class TiedLinear<float>;
+extern template class TiedLinear<double>;
+
+}  // namespace tapegrad::models
