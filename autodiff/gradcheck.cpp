@@ -11,7 +11,7 @@
 #include <fmt/ostream.h>
 #include <nlohmann/json.hpp>
 
-#include "op.hpp"
+#include "op_impl.hpp"
 #include "tapegrad/autodiff/ops.hpp"
 #include "tapegrad/autodiff/tape.hpp"
 

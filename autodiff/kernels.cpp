@@ -1,4 +1,5 @@
 #include "kernels.hpp"
+#include "elementwise.hpp"
 
 // GCC 12 warns of uninitialised values inside its own AVX-512 intrinsics (GCC bug 105593).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -134,73 +135,14 @@ void for_each_row(const Shape& out_shape, const std::array<const Shape*, N>& in_
     }
 }
 
-// Applies a vectorised function to n elements; the tail goes through the same batch code on a padded
-// copy, so an element's result does not depend on where it sits in the array (nor on the thread).
-template <class T, class F>
-void map_batches_range(const T* x, T* y, std::size_t n, F f) {
-    using B = xsimd::batch<T>;
-    constexpr std::size_t W = B::size;
-    std::size_t i = 0;
-    for (; i + W <= n; i += W) {
-        f(B::load_unaligned(x + i)).store_unaligned(y + i);
-    }
-    if (i < n) {
-        alignas(64) std::array<T, W> buffer{};
-        std::copy(x + i, x + n, buffer.begin());
-        f(B::load_aligned(buffer.data())).store_aligned(buffer.data());
-        std::copy(buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(n - i), y + i);
-    }
-}
-
-template <class T, class F>
-void map_scalar_range(const T* x, T* y, std::size_t n, F f) {
-    for (std::size_t i = 0; i < n; ++i) {
-        y[i] = f(x[i]);
-    }
-}
-
-template <class T, class F>
-void map_batches(const T* x, T* y, std::size_t n, F f) {
-    parallel_for(n, elementwise_grain,
-                 [&](std::size_t begin, std::size_t end) { map_batches_range(x + begin, y + begin, end - begin, f); });
-}
-
-template <class T, class F>
-void map_scalar(const T* x, T* y, std::size_t n, F f) {
-    parallel_for(n, elementwise_grain,
-                 [&](std::size_t begin, std::size_t end) { map_scalar_range(x + begin, y + begin, end - begin, f); });
-}
-
 }  // namespace
 
 template <class T>
-void map(Unary f, const T* x, T* y, std::size_t n, double a, double b) {
-    using B = xsimd::batch<T>;
-    const T ta = static_cast<T>(a);
-    const T tb = static_cast<T>(b);
+void map(Unary f, const T* x, T* y, std::size_t n) {
     switch (f) {
-    case Unary::neg: return map_scalar(x, y, n, [](T v) { return -v; });
-    case Unary::exp: return map_batches(x, y, n, [](B v) { return xsimd::exp(v); });
-    case Unary::log: return map_batches(x, y, n, [](B v) { return xsimd::log(v); });
-    case Unary::sqrt: return map_batches(x, y, n, [](B v) { return xsimd::sqrt(v); });
-    case Unary::abs: return map_scalar(x, y, n, [](T v) { return std::abs(v); });
-    // v < 0 ? 0 : v keeps a NaN a NaN, as PyTorch's relu does.
-    case Unary::relu: return map_scalar(x, y, n, [](T v) { return v < 0 ? T(0) : v; });
-    case Unary::leaky_relu: return map_scalar(x, y, n, [ta](T v) { return v < 0 ? ta * v : v; });
-    case Unary::sigmoid: return map_batches(x, y, n, [](B v) { return B(1) / (B(1) + xsimd::exp(-v)); });
-    case Unary::tanh: return map_batches(x, y, n, [](B v) { return xsimd::tanh(v); });
-    case Unary::softplus:
-        return map_batches(x, y, n, [](B v) { return xsimd::max(v, B(0)) + xsimd::log1p(xsimd::exp(-xsimd::abs(v))); });
-    case Unary::clamp: return map_scalar(x, y, n, [ta, tb](T v) { return v < ta ? ta : (v > tb ? tb : v); });
-    case Unary::pow:
-        if (a == 2) {
-            return map_scalar(x, y, n, [](T v) { return v * v; });
-        }
-        if (a == 1) {
-            return map_scalar(x, y, n, [](T v) { return v; });
-        }
-        return map_scalar(x, y, n, [ta](T v) { return std::pow(v, ta); });
-    case Unary::sign: return map_scalar(x, y, n, [](T v) { return T((v > 0) - (v < 0)); });
+    case Unary::relu: return map_scalar(x, y, n, Relu{});
+    case Unary::sigmoid: return map_batches(x, y, n, Sigmoid{});
+    case Unary::tanh: return map_batches(x, y, n, Tanh{});
     }
 }
 
@@ -460,7 +402,7 @@ std::optional<std::size_t> first_nonfinite(const T* x, std::size_t n) {
 }
 
 #define TAPEGRAD_INSTANTIATE(T)                                                                              \
-    template void map<T>(Unary, const T*, T*, std::size_t, double, double);                                  \
+    template void map<T>(Unary, const T*, T*, std::size_t);                                  \
     template void binary<T>(Binary, const Array<T>&, const Array<T>&, Array<T>&);                            \
     template void where<T>(const Array<T>&, const Array<T>&, const Array<T>&, Array<T>&);                   \
     template void broadcast_to<T>(const Array<T>&, Array<T>&);                                               \

@@ -17,10 +17,11 @@ Shape broadcast_shape(std::string_view op, const Shape& a, const Shape& b);
 // Whether `from` broadcasts to `to`.
 bool broadcasts_to(const Shape& from, const Shape& to);
 
-enum class Unary { neg, exp, log, sqrt, abs, relu, leaky_relu, sigmoid, tanh, softplus, clamp, pow, sign };
-// y = f(x) elementwise; a and b are the op's parameters (slope, bounds, exponent).
+// The activations linear fuses into its product (the ops' own loops are in elementwise.hpp).
+enum class Unary { relu, sigmoid, tanh };
+// y = f(x) elementwise.
 template <class T>
-void map(Unary f, const T* x, T* y, std::size_t n, double a = 0, double b = 0);
+void map(Unary f, const T* x, T* y, std::size_t n);
 
 enum class Binary { add, sub, mul, div, maximum, minimum, greater, equal };
 // out = f(a, b) with broadcasting; out already has the broadcast shape.

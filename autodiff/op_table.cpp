@@ -1,6 +1,6 @@
 #include <vector>
 
-#include "op.hpp"
+#include "op_impl.hpp"
 
 namespace tapegrad {
 

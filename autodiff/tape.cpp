@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-#include "op.hpp"
+#include "op_impl.hpp"
 #include "gemm.hpp"
 #include "kernels.hpp"
 #include "tapegrad/autodiff/ops.hpp"
@@ -226,6 +226,10 @@ void check_forward(std::string_view op, const Var<T>& out, std::span<const Var<T
 
 }  // namespace
 
+void throw_arity_error(std::string_view op, int arity, std::size_t given) {
+    throw_value_error(fmt::format("{}: takes {} input{}, given {}", op, arity, arity == 1 ? "" : "s", given));
+}
+
 template <class T>
 Var<T> record(const OpDef<T>& op, Var<T> out, std::span<const Var<T>> in, const Attrs& attrs,
               std::span<const std::size_t> index) {
@@ -257,8 +261,11 @@ Var<T> record(const OpDef<T>& op, Var<T> out, std::span<const Var<T>> in, const 
     return out;
 }
 
+}  // namespace detail
+
 template <class T>
 void Grads<T>::add(std::size_t k, Var<T> dx) {
+    using namespace detail;
     const testing::Fault* fault = testing::active_fault();
     bool broken = fault != nullptr && fault->op == entry_.op->name;
     if (broken && fault->kind == testing::FaultKind::swap_inputs && arity() >= 2 && k < 2) {
@@ -310,6 +317,7 @@ void Grads<T>::add(std::size_t k, Var<T> dx) {
 
 template <class T>
 void Grads<T>::add_matmul(std::size_t k, const Var<T>& a, const Var<T>& b, bool ta, bool tb) {
+    using namespace detail;
     Node<T>* node = entry_.in[k].node();
     if (!node->requires_grad) {
         return;
@@ -328,6 +336,8 @@ void Grads<T>::add_matmul(std::size_t k, const Var<T>& a, const Var<T>& b, bool 
     gemm<T>(ta, tb, m, n, inner, T(1), a.value().data(), a.shape()[1], b.value().data(), b.shape()[1], T(1),
             node->pending.mutable_value().data(), n);
 }
+
+namespace detail {
 
 namespace {
 
@@ -412,7 +422,7 @@ void Tape<T>::sweep(const Var<T>& y, const Var<T>& seed_in, BackwardOptions opti
             // The ops of a backward formula are not checked one by one: Grads::add checks what the
             // formula sends, and names the op whose backward it is.
             CheckNumerics off(false);
-            e.op->backward(grads);
+            (e.op->fast_backward != nullptr && !create_graph_ ? e.op->fast_backward : e.op->backward)(grads);
             processed_.push_back(static_cast<std::uint32_t>(i));
         }
         for (Node<T>* leaf : leaves_) {
@@ -517,9 +527,9 @@ std::string dump_tape() {
 }
 
 #define TAPEGRAD_INSTANTIATE(T)                                                                              \
-    template class detail::Grads<T>;                                                                          \
+    template class Grads<T>;                                                                          \
     template Var<T> detail::record<T>(const detail::OpDef<T>&, Var<T>, std::span<const Var<T>>,            \
-                                      const detail::Attrs&, std::span<const std::size_t>);                   \
+                                      const Attrs&, std::span<const std::size_t>);                   \
     template void backward<T>(const Var<T>&, BackwardOptions);                                               \
     template void backward<T>(const Var<T>&, const Var<T>&, BackwardOptions);                                \
     template std::vector<Var<T>> grad<T>(const Var<T>&, std::span<const Var<T>>, BackwardOptions,           \

@@ -1,7 +1,7 @@
 // Elementwise ops of two inputs, broadcasting by numpy's rules. Backward formulas send dy at the
 // broadcast shape; Grads::add sums it back to each input's shape.
 #include "../kernels.hpp"
-#include "../op.hpp"
+#include "../op_impl.hpp"
 
 namespace tapegrad {
 
@@ -10,12 +10,21 @@ namespace {
 
 using kernels::Binary;
 
-template <class Op, class T>
-Var<T> apply(const Var<T>& a, const Var<T>& b) {
-    Var<T> y = empty<T>(kernels::broadcast_shape(Op::name, a.shape(), b.shape()));
-    kernels::binary(Op::kernel, a.value(), b.value(), y.mutable_value());
-    return record(op_def<Op, T>, std::move(y), {a, b});
-}
+// The forward of the arithmetic ops: the shape rule is numpy's broadcasting, the loop the kernel.
+template <class Op>
+struct Broadcasting {
+    template <class T>
+    static Shape shape(const Call<T>& c) {
+        return kernels::broadcast_shape(Op::name, c.shape(0), c.shape(1));
+    }
+    template <class T>
+    static void forward(const Call<T>& c, Array<T>& out) {
+        kernels::binary(Op::kernel, c.value(0), c.value(1), out);
+        if constexpr (Op::kink) {
+            Op::note(c);
+        }
+    }
+};
 
 // 1 where a wins, 1/2 at ties, 0 where b wins; `wins` is Binary::greater for maximum, and the same
 // with the inputs swapped for minimum.
@@ -44,7 +53,7 @@ void note_ties(std::string_view op, const Var<T>& a, const Var<T>& b) {
     note_branches(op, wins.size(), [w](std::size_t i) { return static_cast<int>(w[i] * 2); });
 }
 
-struct Add {
+struct Add : Broadcasting<Add> {
     static constexpr std::string_view name = "add";
     static constexpr int arity = 2;
     static constexpr bool kink = false;
@@ -56,7 +65,7 @@ struct Add {
     }
 };
 
-struct Sub {
+struct Sub : Broadcasting<Sub> {
     static constexpr std::string_view name = "sub";
     static constexpr int arity = 2;
     static constexpr bool kink = false;
@@ -70,7 +79,7 @@ struct Sub {
     }
 };
 
-struct Mul {
+struct Mul : Broadcasting<Mul> {
     static constexpr std::string_view name = "mul";
     static constexpr int arity = 2;
     static constexpr bool kink = false;
@@ -86,7 +95,7 @@ struct Mul {
     }
 };
 
-struct Div {
+struct Div : Broadcasting<Div> {
     static constexpr std::string_view name = "div";
     static constexpr int arity = 2;
     static constexpr bool kink = false;
@@ -103,11 +112,15 @@ struct Div {
     }
 };
 
-struct Maximum {
+struct Maximum : Broadcasting<Maximum> {
     static constexpr std::string_view name = "maximum";
     static constexpr int arity = 2;
     static constexpr bool kink = true;
     static constexpr Binary kernel = Binary::maximum;
+    template <class T>
+    static void note(const Call<T>& c) {
+        note_ties(name, c.in(0), c.in(1));
+    }
     // At a tie each input gets half of dy, as in PyTorch.
     template <class T>
     static void backward(Grads<T>& g) {
@@ -117,11 +130,15 @@ struct Maximum {
     }
 };
 
-struct Minimum {
+struct Minimum : Broadcasting<Minimum> {
     static constexpr std::string_view name = "minimum";
     static constexpr int arity = 2;
     static constexpr bool kink = true;
     static constexpr Binary kernel = Binary::minimum;
+    template <class T>
+    static void note(const Call<T>& c) {
+        note_ties(name, c.in(1), c.in(0));
+    }
     template <class T>
     static void backward(Grads<T>& g) {
         Var<T> to_a = winner_mask(g.in(1), g.in(0), name);
@@ -134,6 +151,14 @@ struct Where {
     static constexpr std::string_view name = "where";
     static constexpr int arity = 3;
     static constexpr bool kink = false;
+    template <class T>
+    static Shape shape(const Call<T>& c) {
+        return kernels::broadcast_shape(name, kernels::broadcast_shape(name, c.shape(0), c.shape(1)), c.shape(2));
+    }
+    template <class T>
+    static void forward(const Call<T>& c, Array<T>& out) {
+        kernels::where(c.value(0), c.value(1), c.value(2), out);
+    }
     // The mask (input 0) takes no gradient.
     template <class T>
     static void backward(Grads<T>& g) {
@@ -160,44 +185,37 @@ std::span<const OpInfo> binary_ops() { return rows; }
 
 template <class T>
 Var<T> add(const Var<T>& a, const Var<T>& b) {
-    return detail::apply<detail::Add>(a, b);
+    return apply<detail::Add>({a, b});
 }
 
 template <class T>
 Var<T> sub(const Var<T>& a, const Var<T>& b) {
-    return detail::apply<detail::Sub>(a, b);
+    return apply<detail::Sub>({a, b});
 }
 
 template <class T>
 Var<T> mul(const Var<T>& a, const Var<T>& b) {
-    return detail::apply<detail::Mul>(a, b);
+    return apply<detail::Mul>({a, b});
 }
 
 template <class T>
 Var<T> div(const Var<T>& a, const Var<T>& b) {
-    return detail::apply<detail::Div>(a, b);
+    return apply<detail::Div>({a, b});
 }
 
 template <class T>
 Var<T> maximum(const Var<T>& a, const Var<T>& b) {
-    detail::note_ties(detail::Maximum::name, a, b);
-    return detail::apply<detail::Maximum>(a, b);
+    return apply<detail::Maximum>({a, b});
 }
 
 template <class T>
 Var<T> minimum(const Var<T>& a, const Var<T>& b) {
-    detail::note_ties(detail::Minimum::name, b, a);
-    return detail::apply<detail::Minimum>(a, b);
+    return apply<detail::Minimum>({a, b});
 }
 
 template <class T>
 Var<T> where(const Var<T>& mask, const Var<T>& a, const Var<T>& b) {
-    std::string_view name = detail::Where::name;
-    Shape shape = detail::kernels::broadcast_shape(name, detail::kernels::broadcast_shape(name, mask.shape(), a.shape()),
-                                                   b.shape());
-    Var<T> y = detail::empty<T>(shape);
-    detail::kernels::where(mask.value(), a.value(), b.value(), y.mutable_value());
-    return detail::record(detail::op_def<detail::Where, T>, std::move(y), {mask, a, b});
+    return apply<detail::Where>({mask, a, b});
 }
 
 template <class T>

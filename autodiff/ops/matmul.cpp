@@ -4,17 +4,92 @@
 
 #include "../gemm.hpp"
 #include "../kernels.hpp"
-#include "../op.hpp"
+#include "../op_impl.hpp"
 
 namespace tapegrad {
 
 namespace detail {
 namespace {
 
+std::optional<kernels::Unary> kernel_of(Activation act) {
+    switch (act) {
+    case Activation::relu: return kernels::Unary::relu;
+    case Activation::sigmoid: return kernels::Unary::sigmoid;
+    case Activation::tanh: return kernels::Unary::tanh;
+    case Activation::identity: break;
+    }
+    return std::nullopt;
+}
+
+// The shape rule and forward of linear and linear_activation: y = act(x op(W) + b), attr p = W transposed.
+template <class T>
+Shape affine_shape(const Call<T>& c) {
+    bool tw = c.attrs().p;
+    std::string_view op = tw ? "linear_transposed" : "linear";
+    std::string_view wt = tw ? "^T" : "";
+    const Var<T>& x = c.in(0);
+    const Var<T>& w = c.in(1);
+    const Var<T>& b = c.in(2);
+    if (x.ndim() != 2 || w.ndim() != 2 || b.ndim() != 1) {
+        throw_shape_error(fmt::format("{}: needs a 2-D input and weight and a 1-D bias: {} x {}{} + {}", op,
+                                      to_string(x.shape()), to_string(w.shape()), wt, to_string(b.shape())));
+    }
+    std::size_t k = x.shape()[1];
+    std::size_t n = w.shape()[tw ? 0 : 1];
+    if (w.shape()[tw ? 1 : 0] != k || b.shape()[0] != n) {
+        throw_shape_error(fmt::format("{}: shapes do not fit: {} x {}{} + {}", op, to_string(x.shape()),
+                                      to_string(w.shape()), wt, to_string(b.shape())));
+    }
+    return Shape{x.shape()[0], n};
+}
+
+template <class T>
+void affine_forward(const Call<T>& c, Array<T>& y, Activation act) {
+    bool tw = c.attrs().p;
+    const Array<T>& w = c.value(1);
+    std::size_t m = y.shape()[0];
+    std::size_t n = y.shape()[1];
+    std::size_t k = c.shape(0)[1];
+    if (m > 0 && n > 0) {
+        biased_gemm<T>(false, tw, m, n, k, c.value(0).data(), k, w.data(), w.shape()[1], c.value(2).data(), y.data(),
+                       n, kernel_of(act));
+    }
+}
+
 struct Matmul {
     static constexpr std::string_view name = "matmul";
     static constexpr int arity = 2;
     static constexpr bool kink = false;
+    // Attrs: p = A read transposed, q = B read transposed.
+    template <class T>
+    static Shape shape(const Call<T>& c) {
+        const Shape& a = c.shape(0);
+        const Shape& b = c.shape(1);
+        bool ta = c.attrs().p;
+        bool tb = c.attrs().q;
+        if (a.size() != 2 || b.size() != 2) {
+            throw_shape_error(fmt::format("matmul: needs 2-D values: {} x {}", to_string(a), to_string(b)));
+        }
+        if (a[ta ? 0 : 1] != b[tb ? 1 : 0]) {
+            throw_shape_error(fmt::format("matmul: inner dimensions differ: {}{} x {}{}", to_string(a), ta ? "^T" : "",
+                                          to_string(b), tb ? "^T" : ""));
+        }
+        return Shape{a[ta ? 1 : 0], b[tb ? 0 : 1]};
+    }
+    template <class T>
+    static void forward(const Call<T>& c, Array<T>& y) {
+        bool ta = c.attrs().p;
+        bool tb = c.attrs().q;
+        std::size_t m = y.shape()[0];
+        std::size_t n = y.shape()[1];
+        std::size_t k = c.shape(0)[ta ? 0 : 1];
+        if (k == 0) {
+            std::fill(y.begin(), y.end(), T(0));
+        } else if (m > 0 && n > 0) {
+            gemm<T>(ta, tb, m, n, k, T(1), c.value(0).data(), c.shape(0)[1], c.value(1).data(), c.shape(1)[1], T(0),
+                    y.data(), n);
+        }
+    }
     // For C = op(A) op(B):
     //   dA = dy op(B)^T,   or (dy op(B)^T)^T = op(B) dy^T when A was read transposed;
     //   dB = op(A)^T dy,   or (op(A)^T dy)^T = dy^T op(A) when B was read transposed.
@@ -40,6 +115,14 @@ struct Linear {
     static constexpr std::string_view name = "linear";
     static constexpr int arity = 3;
     static constexpr bool kink = false;
+    template <class T>
+    static Shape shape(const Call<T>& c) {
+        return affine_shape(c);
+    }
+    template <class T>
+    static void forward(const Call<T>& c, Array<T>& y) {
+        affine_forward(c, y, Activation::identity);
+    }
     template <class T>
     static void backward(Grads<T>& g) {
         backward(g, g.dy());
@@ -68,6 +151,18 @@ struct LinearActivation {
     static constexpr int arity = 3;
     static constexpr bool kink = true;  // with relu
     template <class T>
+    static Shape shape(const Call<T>& c) {
+        return affine_shape(c);
+    }
+    template <class T>
+    static void forward(const Call<T>& c, Array<T>& y) {
+        auto act = static_cast<Activation>(c.attrs().i);
+        affine_forward(c, y, act);
+        if (act == Activation::relu) {
+            note_branches(name, y.size(), [py = y.data()](std::size_t i) { return py[i] > 0; });
+        }
+    }
+    template <class T>
     static void backward(Grads<T>& g) {
         const Var<T>& y = g.out();
         const Var<T>& dy = g.dy();
@@ -83,42 +178,13 @@ struct LinearActivation {
 constexpr OpInfo rows[] = {op_info<Matmul>("matmul"), op_info<Linear>("matmul"),
                            op_info<LinearActivation>("matmul")};
 
-std::optional<kernels::Unary> kernel_of(Activation act) {
-    switch (act) {
-    case Activation::relu: return kernels::Unary::relu;
-    case Activation::sigmoid: return kernels::Unary::sigmoid;
-    case Activation::tanh: return kernels::Unary::tanh;
-    case Activation::identity: break;
-    }
-    return std::nullopt;
-}
-
 }  // namespace
 
 std::span<const OpInfo> matmul_ops() { return rows; }
 
 template <class T>
 Var<T> matmul_t(const Var<T>& a, const Var<T>& b, bool ta, bool tb) {
-    if (a.ndim() != 2 || b.ndim() != 2) {
-        throw_shape_error(fmt::format("matmul: needs 2-D values: {} x {}", to_string(a.shape()), to_string(b.shape())));
-    }
-    // Shapes as the product reads them.
-    std::size_t m = a.shape()[ta ? 1 : 0];
-    std::size_t k = a.shape()[ta ? 0 : 1];
-    std::size_t kb = b.shape()[tb ? 1 : 0];
-    std::size_t n = b.shape()[tb ? 0 : 1];
-    if (k != kb) {
-        throw_shape_error(fmt::format("matmul: inner dimensions differ: {}{} x {}{}", to_string(a.shape()),
-                                      ta ? "^T" : "", to_string(b.shape()), tb ? "^T" : ""));
-    }
-    Var<T> y = empty<T>(Shape{m, n});
-    if (k == 0) {
-        std::fill(y.mutable_value().begin(), y.mutable_value().end(), T(0));
-    } else if (m > 0 && n > 0) {
-        gemm<T>(ta, tb, m, n, k, T(1), a.value().data(), a.shape()[1], b.value().data(), b.shape()[1], T(0),
-                y.mutable_value().data(), n);
-    }
-    return record(op_def<Matmul, T>, std::move(y), {a, b}, {.p = ta, .q = tb});
+    return apply<Matmul>({a, b}, {.p = ta, .q = tb});
 }
 
 template Var<float> matmul_t<float>(const Var<float>&, const Var<float>&, bool, bool);
@@ -134,56 +200,33 @@ Var<T> matmul(const Var<T>& a, const Var<T>& b) {
 namespace {
 
 template <class T>
-Var<T> affine(std::string_view op, const Var<T>& x, const Var<T>& w, const Var<T>& b, bool tw,
-              Activation act = Activation::identity) {
-    std::string_view wt = tw ? "^T" : "";
-    if (x.ndim() != 2 || w.ndim() != 2 || b.ndim() != 1) {
-        detail::throw_shape_error(fmt::format("{}: needs a 2-D input and weight and a 1-D bias: {} x {}{} + {}", op,
-                                              to_string(x.shape()), to_string(w.shape()), wt, to_string(b.shape())));
-    }
-    std::size_t m = x.shape()[0];
-    std::size_t k = x.shape()[1];
-    std::size_t n = w.shape()[tw ? 0 : 1];
-    if (w.shape()[tw ? 1 : 0] != k || b.shape()[0] != n) {
-        detail::throw_shape_error(fmt::format("{}: shapes do not fit: {} x {}{} + {}", op, to_string(x.shape()),
-                                              to_string(w.shape()), wt, to_string(b.shape())));
-    }
-    Var<T> y = detail::empty<T>(Shape{m, n});
-    if (m > 0 && n > 0) {
-        detail::biased_gemm<T>(false, tw, m, n, k, x.value().data(), k, w.value().data(), w.shape()[1],
-                               b.value().data(), y.mutable_value().data(), n, detail::kernel_of(act));
-    }
+Var<T> affine(const Var<T>& x, const Var<T>& w, const Var<T>& b, bool tw, Activation act = Activation::identity) {
     if (act == Activation::identity) {
-        return detail::record(detail::op_def<detail::Linear, T>, std::move(y), {x, w, b}, {.p = tw});
+        return apply<detail::Linear>({x, w, b}, {.p = tw});
     }
-    if (act == Activation::relu) {
-        const T* py = y.value().data();
-        detail::note_branches(detail::LinearActivation::name, y.size(), [py](std::size_t i) { return py[i] > 0; });
-    }
-    return detail::record(detail::op_def<detail::LinearActivation, T>, std::move(y), {x, w, b},
-                          {.i = static_cast<std::int64_t>(act), .p = tw});
+    return apply<detail::LinearActivation>({x, w, b}, {.i = static_cast<std::int64_t>(act), .p = tw});
 }
 
 }  // namespace
 
 template <class T>
 Var<T> linear(const Var<T>& x, const Var<T>& w, const Var<T>& b) {
-    return affine("linear", x, w, b, false);
+    return affine(x, w, b, false);
 }
 
 template <class T>
 Var<T> linear_transposed(const Var<T>& x, const Var<T>& w, const Var<T>& b) {
-    return affine("linear_transposed", x, w, b, true);
+    return affine(x, w, b, true);
 }
 
 template <class T>
 Var<T> linear(const Var<T>& x, const Var<T>& w, const Var<T>& b, Activation act) {
-    return affine("linear", x, w, b, false, act);
+    return affine(x, w, b, false, act);
 }
 
 template <class T>
 Var<T> linear_transposed(const Var<T>& x, const Var<T>& w, const Var<T>& b, Activation act) {
-    return affine("linear_transposed", x, w, b, true, act);
+    return affine(x, w, b, true, act);
 }
 
 std::string_view to_string(Activation act) {

@@ -7,7 +7,7 @@
 #include <fmt/format.h>
 
 #include "../kernels.hpp"
-#include "../op.hpp"
+#include "../op_impl.hpp"
 
 namespace tapegrad {
 
@@ -55,197 +55,6 @@ std::size_t reduced_count(const Shape& shape, const Attrs& attrs) {
     }
     return n;
 }
-
-template <class Op, class T>
-Var<T> reduce(const Var<T>& x, const Attrs& attrs) {
-    Var<T> y = empty<T>(kept_shape(x.shape(), attrs));
-    kernels::sum_to(x.value(), y.mutable_value());
-    if (Op::mean) {
-        T scale = T(1) / static_cast<T>(reduced_count(x.shape(), attrs));
-        for (T& v : y.mutable_value()) {
-            v *= scale;
-        }
-    }
-    y.mutable_value().reshape(result_shape(x.shape(), attrs));
-    return record(op_def<Op, T>, std::move(y), {x}, attrs);
-}
-
-// dy at the reduced shape, spread back over the input's shape.
-template <class T>
-Var<T> spread(Grads<T>& g) {
-    const Shape& shape = g.in(0).shape();
-    return broadcast_to(reshape(g.dy(), kept_shape(shape, g.attrs())), shape);
-}
-
-struct Sum {
-    static constexpr std::string_view name = "sum";
-    static constexpr int arity = 1;
-    static constexpr bool kink = false;
-    static constexpr bool mean = false;
-    template <class T>
-    static void backward(Grads<T>& g) {
-        g.add(0, spread(g));
-    }
-};
-
-struct Mean {
-    static constexpr std::string_view name = "mean";
-    static constexpr int arity = 1;
-    static constexpr bool kink = false;
-    static constexpr bool mean = true;
-    template <class T>
-    static void backward(Grads<T>& g) {
-        T scale = T(1) / static_cast<T>(reduced_count(g.in(0).shape(), g.attrs()));
-        g.add(0, spread(g) * scale);
-    }
-};
-
-struct SumTo {
-    static constexpr std::string_view name = "sum_to";
-    static constexpr int arity = 1;
-    static constexpr bool kink = false;
-    template <class T>
-    static void backward(Grads<T>& g) {
-        g.add(0, broadcast_to(g.dy(), g.in(0).shape()));
-    }
-};
-
-struct BroadcastTo {
-    static constexpr std::string_view name = "broadcast_to";
-    static constexpr int arity = 1;
-    static constexpr bool kink = false;
-    // this is sum in reverse: Grads::add sums dy back to the input's shape.
-    template <class T>
-    static void backward(Grads<T>& g) {
-        g.add(0, g.dy());
-    }
-};
-
-// mean((a - b)^2) over every element of two values of one shape: the squared error as one op, a single
-// pass forward and one backward, where sub, mul and mean would take seven. dA = 2 (a - b) dy / n, dB = -dA.
-struct MeanSquaredError {
-    static constexpr std::string_view name = "mean_squared_error";
-    static constexpr int arity = 2;
-    static constexpr bool kink = false;
-    template <class T>
-    static void backward(Grads<T>& g) {
-        const Var<T>& a = g.in(0);
-        const Var<T>& b = g.in(1);
-        T scale = T(2) / static_cast<T>(std::max<std::size_t>(a.size(), 1));
-        Var<T> da;
-        if (grad_enabled()) {
-            da = (a - b) * (g.dy() * scale);
-        } else {
-            da = empty<T>(a.shape());
-            const T* pa = a.value().data();
-            const T* pb = b.value().data();
-            T* pd = da.mutable_value().data();
-            T factor = g.dy().item() * scale;
-            parallel_for(a.size(), elementwise_grain, [=](std::size_t begin, std::size_t end) {
-                for (std::size_t i = begin; i < end; ++i) {
-                    pd[i] = (pa[i] - pb[i]) * factor;
-                }
-            });
-        }
-        if (g.needs(1)) {
-            g.add(1, -da);
-        }
-        g.add(0, std::move(da));
-    }
-};
-
-// sum(x^2) over every element, one pass each way: an L2 penalty without a squared copy of every weight.
-// dx = 2 x dy.
-struct SumSquares {
-    static constexpr std::string_view name = "sum_squares";
-    static constexpr int arity = 1;
-    static constexpr bool kink = false;
-    template <class T>
-    static void backward(Grads<T>& g) {
-        const Var<T>& x = g.in(0);
-        if (grad_enabled()) {
-            g.add(0, x * (g.dy() * T(2)));
-            return;
-        }
-        Var<T> dx = empty<T>(x.shape());
-        const T* px = x.value().data();
-        T* pd = dx.mutable_value().data();
-        T factor = T(2) * g.dy().item();
-        parallel_for(x.size(), elementwise_grain, [=](std::size_t begin, std::size_t end) {
-            for (std::size_t i = begin; i < end; ++i) {
-                pd[i] = px[i] * factor;
-            }
-        });
-        g.add(0, std::move(dx));
-    }
-};
-
-constexpr OpInfo rows[] = {
-    op_info<MeanSquaredError>("reduce"),
-    op_info<SumSquares>("reduce"),
-    op_info<Sum>("reduce"),
-    op_info<Mean>("reduce"),
-    op_info<SumTo>("reduce"),
-    op_info<BroadcastTo>("reduce"),
-};
-
-}  // namespace
-
-std::span<const OpInfo> reduce_ops() { return rows; }
-
-}  // namespace detail
-
-template <class T>
-Var<T> sum(const Var<T>& x) {
-    return detail::reduce<detail::Sum>(x, {.p = true});
-}
-
-template <class T>
-Var<T> sum(const Var<T>& x, int axis, bool keepdims) {
-    return detail::reduce<detail::Sum>(x, detail::reduction(x.shape(), axis, keepdims, detail::Sum::name));
-}
-
-template <class T>
-Var<T> mean(const Var<T>& x) {
-    if (x.size() == 0) {
-        detail::throw_shape_error(fmt::format("mean: empty input {}", to_string(x.shape())));
-    }
-    return detail::reduce<detail::Mean>(x, {.p = true});
-}
-
-template <class T>
-Var<T> mean(const Var<T>& x, int axis, bool keepdims) {
-    detail::Attrs attrs = detail::reduction(x.shape(), axis, keepdims, detail::Mean::name);
-    if (x.shape()[static_cast<std::size_t>(attrs.i)] == 0) {
-        detail::throw_shape_error(fmt::format("mean: axis {} of {} is empty", axis, to_string(x.shape())));
-    }
-    return detail::reduce<detail::Mean>(x, attrs);
-}
-
-template <class T>
-Var<T> sum_to(const Var<T>& x, const Shape& shape) {
-    if (!detail::kernels::broadcasts_to(shape, x.shape())) {
-        detail::throw_shape_error(
-            fmt::format("sum_to: {} cannot be summed to {}", to_string(x.shape()), to_string(shape)));
-    }
-    Var<T> y = detail::empty<T>(shape);
-    detail::kernels::sum_to(x.value(), y.mutable_value());
-    return detail::record(detail::op_def<detail::SumTo, T>, std::move(y), {x});
-}
-
-template <class T>
-Var<T> broadcast_to(const Var<T>& x, const Shape& shape) {
-    if (!detail::kernels::broadcasts_to(x.shape(), shape)) {
-        detail::throw_shape_error(
-            fmt::format("broadcast_to: {} does not broadcast to {}", to_string(x.shape()), to_string(shape)));
-    }
-    Var<T> y = detail::empty<T>(shape);
-    detail::kernels::broadcast_to(x.value(), y.mutable_value());
-    return detail::record(detail::op_def<detail::BroadcastTo, T>, std::move(y), {x});
-}
-
-namespace detail {
-namespace {
 
 // sum (a[i] - b[i])^2, or sum a[i]^2 when Diff is false, over one chunk. Blocks of 256 elements are
 // summed in 16 running sums in T, which the compiler turns into one vector register, and the blocks' sums
@@ -299,25 +108,246 @@ double sum_of_squares(const T* a, const T* b, std::size_t n) {
     return total;
 }
 
+// Sum's and mean's forward.
+template <class Op, class T>
+Var<T> reduce(const Call<T>& c) {
+    const Var<T>& x = c.in(0);
+    const Attrs& attrs = c.attrs();
+    Var<T> y = empty<T>(kept_shape(x.shape(), attrs));
+    kernels::sum_to(x.value(), y.mutable_value());
+    if (Op::mean) {
+        T scale = T(1) / static_cast<T>(reduced_count(x.shape(), attrs));
+        for (T& v : y.mutable_value()) {
+            v *= scale;
+        }
+    }
+    y.mutable_value().reshape(result_shape(x.shape(), attrs));
+    return y;
+}
+
+// The shape sum_to and broadcast_to go to, kept in the entry's index.
+template <class T>
+Shape target_shape(const Call<T>& c) {
+    return Shape(c.index().begin(), c.index().end());
+}
+
+// dy at the reduced shape, spread back over the input's shape.
+template <class T>
+Var<T> spread(Grads<T>& g) {
+    const Shape& shape = g.in(0).shape();
+    return broadcast_to(reshape(g.dy(), kept_shape(shape, g.attrs())), shape);
+}
+
+struct Sum {
+    static constexpr std::string_view name = "sum";
+    static constexpr int arity = 1;
+    static constexpr bool kink = false;
+    static constexpr bool mean = false;
+    template <class T>
+    static Var<T> forward(const Call<T>& c) {
+        return reduce<Sum>(c);
+    }
+    template <class T>
+    static void backward(Grads<T>& g) {
+        g.add(0, spread(g));
+    }
+};
+
+struct Mean {
+    static constexpr std::string_view name = "mean";
+    static constexpr int arity = 1;
+    static constexpr bool kink = false;
+    static constexpr bool mean = true;
+    template <class T>
+    static Var<T> forward(const Call<T>& c) {
+        return reduce<Mean>(c);
+    }
+    template <class T>
+    static void backward(Grads<T>& g) {
+        T scale = T(1) / static_cast<T>(reduced_count(g.in(0).shape(), g.attrs()));
+        g.add(0, spread(g) * scale);
+    }
+};
+
+struct SumTo {
+    static constexpr std::string_view name = "sum_to";
+    static constexpr int arity = 1;
+    static constexpr bool kink = false;
+    template <class T>
+    static Shape shape(const Call<T>& c) {
+        Shape shape = target_shape(c);
+        if (!kernels::broadcasts_to(shape, c.shape(0))) {
+            throw_shape_error(fmt::format("sum_to: {} cannot be summed to {}", to_string(c.shape(0)), to_string(shape)));
+        }
+        return shape;
+    }
+    template <class T>
+    static void forward(const Call<T>& c, Array<T>& out) {
+        kernels::sum_to(c.value(0), out);
+    }
+    template <class T>
+    static void backward(Grads<T>& g) {
+        g.add(0, broadcast_to(g.dy(), g.in(0).shape()));
+    }
+};
+
+struct BroadcastTo {
+    static constexpr std::string_view name = "broadcast_to";
+    static constexpr int arity = 1;
+    static constexpr bool kink = false;
+    template <class T>
+    static Shape shape(const Call<T>& c) {
+        Shape shape = target_shape(c);
+        if (!kernels::broadcasts_to(c.shape(0), shape)) {
+            throw_shape_error(
+                fmt::format("broadcast_to: {} does not broadcast to {}", to_string(c.shape(0)), to_string(shape)));
+        }
+        return shape;
+    }
+    template <class T>
+    static void forward(const Call<T>& c, Array<T>& out) {
+        kernels::broadcast_to(c.value(0), out);
+    }
+    // this is sum in reverse: Grads::add sums dy back to the input's shape.
+    template <class T>
+    static void backward(Grads<T>& g) {
+        g.add(0, g.dy());
+    }
+};
+
+// mean((a - b)^2) over every element of two values of one shape: the squared error as one op, a single
+// pass forward and one backward, where sub, mul and mean would take seven. dA = 2 (a - b) dy / n, dB = -dA.
+struct MeanSquaredError {
+    static constexpr std::string_view name = "mean_squared_error";
+    static constexpr int arity = 2;
+    static constexpr bool kink = false;
+    template <class T>
+    static Var<T> forward(const Call<T>& c) {
+        if (c.shape(0) != c.shape(1)) {
+            throw_shape_error(fmt::format("mean_squared_error: shapes differ: {} and {}", to_string(c.shape(0)),
+                                          to_string(c.shape(1))));
+        }
+        std::size_t n = c.in(0).size();
+        double total = sum_of_squares<true, T>(c.value(0).data(), c.value(1).data(), n);
+        return full<T>(Shape{}, static_cast<T>(n == 0 ? std::numeric_limits<double>::quiet_NaN() : total / double(n)));
+    }
+    template <class T>
+    static void backward(Grads<T>& g) {
+        const Var<T>& a = g.in(0);
+        const Var<T>& b = g.in(1);
+        T scale = T(2) / static_cast<T>(std::max<std::size_t>(a.size(), 1));
+        Var<T> da;
+        if (grad_enabled()) {
+            da = (a - b) * (g.dy() * scale);
+        } else {
+            da = empty<T>(a.shape());
+            const T* pa = a.value().data();
+            const T* pb = b.value().data();
+            T* pd = da.mutable_value().data();
+            T factor = g.dy().item() * scale;
+            parallel_for(a.size(), elementwise_grain, [=](std::size_t begin, std::size_t end) {
+                for (std::size_t i = begin; i < end; ++i) {
+                    pd[i] = (pa[i] - pb[i]) * factor;
+                }
+            });
+        }
+        if (g.needs(1)) {
+            g.add(1, -da);
+        }
+        g.add(0, std::move(da));
+    }
+};
+
+// sum(x^2) over every element, one pass each way: an L2 penalty without a squared copy of every weight.
+// dx = 2 x dy.
+struct SumSquares {
+    static constexpr std::string_view name = "sum_squares";
+    static constexpr int arity = 1;
+    static constexpr bool kink = false;
+    template <class T>
+    static Var<T> forward(const Call<T>& c) {
+        return full<T>(Shape{}, static_cast<T>(sum_of_squares<false, T>(c.value(0).data(), nullptr, c.in(0).size())));
+    }
+    template <class T>
+    static void backward(Grads<T>& g) {
+        const Var<T>& x = g.in(0);
+        if (grad_enabled()) {
+            g.add(0, x * (g.dy() * T(2)));
+            return;
+        }
+        Var<T> dx = empty<T>(x.shape());
+        const T* px = x.value().data();
+        T* pd = dx.mutable_value().data();
+        T factor = T(2) * g.dy().item();
+        parallel_for(x.size(), elementwise_grain, [=](std::size_t begin, std::size_t end) {
+            for (std::size_t i = begin; i < end; ++i) {
+                pd[i] = px[i] * factor;
+            }
+        });
+        g.add(0, std::move(dx));
+    }
+};
+
+constexpr OpInfo rows[] = {
+    op_info<MeanSquaredError>("reduce"),
+    op_info<SumSquares>("reduce"),
+    op_info<Sum>("reduce"),
+    op_info<Mean>("reduce"),
+    op_info<SumTo>("reduce"),
+    op_info<BroadcastTo>("reduce"),
+};
+
 }  // namespace
+
+std::span<const OpInfo> reduce_ops() { return rows; }
+
 }  // namespace detail
 
 template <class T>
+Var<T> sum(const Var<T>& x) {
+    return apply<detail::Sum>({x}, {.p = true});
+}
+
+template <class T>
+Var<T> sum(const Var<T>& x, int axis, bool keepdims) {
+    return apply<detail::Sum>({x}, detail::reduction(x.shape(), axis, keepdims, detail::Sum::name));
+}
+
+template <class T>
+Var<T> mean(const Var<T>& x) {
+    if (x.size() == 0) {
+        detail::throw_shape_error(fmt::format("mean: empty input {}", to_string(x.shape())));
+    }
+    return apply<detail::Mean>({x}, {.p = true});
+}
+
+template <class T>
+Var<T> mean(const Var<T>& x, int axis, bool keepdims) {
+    Attrs attrs = detail::reduction(x.shape(), axis, keepdims, detail::Mean::name);
+    if (x.shape()[static_cast<std::size_t>(attrs.i)] == 0) {
+        detail::throw_shape_error(fmt::format("mean: axis {} of {} is empty", axis, to_string(x.shape())));
+    }
+    return apply<detail::Mean>({x}, attrs);
+}
+
+template <class T>
+Var<T> sum_to(const Var<T>& x, const Shape& shape) {
+    return apply<detail::SumTo>({x}, {}, std::span<const std::size_t>(shape.data(), shape.size()));
+}
+
+template <class T>
+Var<T> broadcast_to(const Var<T>& x, const Shape& shape) {
+    return apply<detail::BroadcastTo>({x}, {}, std::span<const std::size_t>(shape.data(), shape.size()));
+}
+
+template <class T>
 Var<T> sum_squares(const Var<T>& x) {
-    double total = detail::sum_of_squares<false, T>(x.value().data(), nullptr, x.size());
-    return detail::record(detail::op_def<detail::SumSquares, T>, detail::full<T>(Shape{}, static_cast<T>(total)), {x});
+    return apply<detail::SumSquares>({x});
 }
 
 template <class T>
 Var<T> mean_squared_error(const Var<T>& a, const Var<T>& b) {
-    if (a.shape() != b.shape()) {
-        detail::throw_shape_error(
-            fmt::format("mean_squared_error: shapes differ: {} and {}", to_string(a.shape()), to_string(b.shape())));
-    }
-    std::size_t n = a.size();
-    double total = detail::sum_of_squares<true, T>(a.value().data(), b.value().data(), n);
-    Var<T> y = detail::full<T>(Shape{}, static_cast<T>(n == 0 ? std::numeric_limits<double>::quiet_NaN() : total / double(n)));
-    return detail::record(detail::op_def<detail::MeanSquaredError, T>, std::move(y), {a, b});
+    return apply<detail::MeanSquaredError>({a, b});
 }
 
 #define TAPEGRAD_INSTANTIATE(T)                                      \

@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 
 #include "../kernels.hpp"
-#include "../op.hpp"
+#include "../op_impl.hpp"
 
 namespace tapegrad {
 
@@ -35,10 +35,33 @@ std::pair<std::size_t, std::size_t> outer_inner(const Shape& shape, std::size_t 
     return {outer, inner};
 }
 
+// `what` says whose rows they are: the input's shape for gather_rows, the output's row count for
+// scatter_rows.
+void check_rows(std::string_view op, std::span<const std::size_t> rows, std::size_t n_rows, std::string_view what) {
+    for (std::size_t r : rows) {
+        if (r >= n_rows) {
+            throw_value_error(fmt::format("{}: row {} out of range for {}", op, r, what));
+        }
+    }
+}
+
 struct Reshape {
     static constexpr std::string_view name = "reshape";
     static constexpr int arity = 1;
     static constexpr bool kink = false;
+    // The new shape is kept in the entry's index.
+    template <class T>
+    static Var<T> forward(const Call<T>& c) {
+        const Var<T>& x = c.in(0);
+        Shape shape(c.index().begin(), c.index().end());
+        if (elements(shape) != x.size()) {
+            throw_shape_error(fmt::format("reshape: cannot reshape {} ({} elements) to {} ({} elements)",
+                                          to_string(x.shape()), x.size(), to_string(shape), elements(shape)));
+        }
+        Var<T> y = empty<T>(shape);
+        std::copy(x.value().begin(), x.value().end(), y.mutable_value().begin());
+        return y;
+    }
     template <class T>
     static void backward(Grads<T>& g) {
         g.add(0, reshape(g.dy(), g.in(0).shape()));
@@ -50,6 +73,17 @@ struct Transpose {
     static constexpr int arity = 1;
     static constexpr bool kink = false;
     template <class T>
+    static Shape shape(const Call<T>& c) {
+        if (c.in(0).ndim() != 2) {
+            throw_shape_error(fmt::format("transpose: needs a 2-D value, got {}", to_string(c.shape(0))));
+        }
+        return Shape{c.shape(0)[1], c.shape(0)[0]};
+    }
+    template <class T>
+    static void forward(const Call<T>& c, Array<T>& out) {
+        kernels::transpose2d(c.value(0).data(), out.data(), c.shape(0)[0], c.shape(0)[1]);
+    }
+    template <class T>
     static void backward(Grads<T>& g) {
         g.add(0, transpose(g.dy()));
     }
@@ -60,6 +94,28 @@ struct GatherRows {
     static constexpr int arity = 1;
     static constexpr bool kink = false;
     template <class T>
+    static Shape shape(const Call<T>& c) {
+        const Var<T>& x = c.in(0);
+        if (x.ndim() == 0) {
+            throw_shape_error("gather_rows: needs at least 1 dimension, got ()");
+        }
+        check_rows(name, c.index(), x.shape()[0], to_string(x.shape()));
+        Shape shape = x.shape();
+        shape[0] = c.index().size();
+        return shape;
+    }
+    template <class T>
+    static void forward(const Call<T>& c, Array<T>& out) {
+        std::span<const std::size_t> rows = c.index();
+        const Var<T>& x = c.in(0);
+        std::size_t width = x.shape()[0] == 0 ? 0 : x.size() / x.shape()[0];
+        const T* px = x.value().data();
+        T* py = out.data();
+        for (std::size_t r = 0; r < rows.size(); ++r) {
+            std::copy(px + rows[r] * width, px + (rows[r] + 1) * width, py + r * width);
+        }
+    }
+    template <class T>
     static void backward(Grads<T>& g) {
         g.add(0, scatter_rows(g.dy(), g.index(), g.in(0).shape()[0]));
     }
@@ -69,6 +125,28 @@ struct ScatterRows {
     static constexpr std::string_view name = "scatter_rows";
     static constexpr int arity = 1;
     static constexpr bool kink = false;
+    // Attrs: i = the output's row count.
+    template <class T>
+    static Var<T> forward(const Call<T>& c) {
+        const Var<T>& x = c.in(0);
+        std::span<const std::size_t> rows = c.index();
+        auto n_rows = static_cast<std::size_t>(c.attrs().i);
+        if (x.ndim() == 0 || x.shape()[0] != rows.size()) {
+            throw_shape_error(fmt::format("scatter_rows: {} rows of index for a value of shape {}", rows.size(),
+                                          to_string(x.shape())));
+        }
+        check_rows(name, rows, n_rows, fmt::format("an output of {} rows", n_rows));
+        Shape shape = x.shape();
+        shape[0] = n_rows;
+        Var<T> y = full<T>(shape, T(0));
+        std::size_t width = rows.empty() ? 0 : x.size() / rows.size();
+        const T* px = x.value().data();
+        T* py = y.mutable_value().data();
+        for (std::size_t r = 0; r < rows.size(); ++r) {
+            kernels::add_inplace(py + rows[r] * width, px + r * width, width);
+        }
+        return y;
+    }
     template <class T>
     static void backward(Grads<T>& g) {
         g.add(0, gather_rows(g.dy(), g.index()));
@@ -80,6 +158,21 @@ struct Slice {
     static constexpr std::string_view name = "slice";
     static constexpr int arity = 1;
     static constexpr bool kink = false;
+    template <class T>
+    static Shape shape(const Call<T>& c) {
+        Shape shape = c.shape(0);
+        shape[static_cast<std::size_t>(c.attrs().i)] = static_cast<std::size_t>(c.attrs().k - c.attrs().j);
+        return shape;
+    }
+    template <class T>
+    static void forward(const Call<T>& c, Array<T>& out) {
+        auto a = static_cast<std::size_t>(c.attrs().i);
+        auto begin = static_cast<std::size_t>(c.attrs().j);
+        auto end = static_cast<std::size_t>(c.attrs().k);
+        auto [outer, inner] = outer_inner(c.shape(0), a);
+        kernels::copy_blocks(c.value(0).data(), c.shape(0)[a], begin, out.data(), end - begin, 0, end - begin,
+                             outer, inner);
+    }
     // dy padded with zeros back to the input's extent along the axis.
     template <class T>
     static void backward(Grads<T>& g) {
@@ -104,11 +197,45 @@ struct Slice {
     }
 };
 
-// Attrs: i = axis.
+// Attrs: i = axis, j = the axis as given (negative from the end), for errors.
 struct Concat {
     static constexpr std::string_view name = "concat";
     static constexpr int arity = -1;
     static constexpr bool kink = false;
+    template <class T>
+    static Shape shape(const Call<T>& c) {
+        if (c.arity() == 0) {
+            throw_value_error("concat: no values to join");
+        }
+        const Shape& first = c.shape(0);
+        auto a = static_cast<std::size_t>(c.attrs().i);
+        Shape shape = first;
+        shape[a] = 0;
+        for (const Var<T>& p : c.inputs()) {
+            const Shape& s = p.shape();
+            bool fits = s.size() == first.size();
+            for (std::size_t d = 0; fits && d < s.size(); ++d) {
+                fits = d == a || s[d] == first[d];
+            }
+            if (!fits) {
+                throw_shape_error(fmt::format("concat: shapes differ outside axis {}: {} and {}", c.attrs().j,
+                                              to_string(first), to_string(s)));
+            }
+            shape[a] += s[a];
+        }
+        return shape;
+    }
+    template <class T>
+    static void forward(const Call<T>& c, Array<T>& out) {
+        auto a = static_cast<std::size_t>(c.attrs().i);
+        auto [outer, inner] = outer_inner(out.shape(), a);
+        std::size_t offset = 0;
+        for (const Var<T>& p : c.inputs()) {
+            std::size_t extent = p.shape()[a];
+            kernels::copy_blocks(p.value().data(), extent, 0, out.data(), out.shape()[a], offset, extent, outer, inner);
+            offset += extent;
+        }
+    }
     template <class T>
     static void backward(Grads<T>& g) {
         auto axis = static_cast<std::size_t>(g.attrs().i);
@@ -128,16 +255,6 @@ constexpr OpInfo rows[] = {
     op_info<ScatterRows>("shape"), op_info<Slice>("shape"),     op_info<Concat>("shape"),
 };
 
-// `what` says whose rows they are: the input's shape for gather_rows, the output's row count for
-// scatter_rows.
-void check_rows(std::string_view op, std::span<const std::size_t> rows, std::size_t n_rows, std::string_view what) {
-    for (std::size_t r : rows) {
-        if (r >= n_rows) {
-            throw_value_error(fmt::format("{}: row {} out of range for {}", op, r, what));
-        }
-    }
-}
-
 }  // namespace
 
 std::span<const OpInfo> shape_ops() { return rows; }
@@ -146,63 +263,22 @@ std::span<const OpInfo> shape_ops() { return rows; }
 
 template <class T>
 Var<T> reshape(const Var<T>& x, const Shape& shape) {
-    if (detail::elements(shape) != x.size()) {
-        detail::throw_shape_error(fmt::format("reshape: cannot reshape {} ({} elements) to {} ({} elements)",
-                                              to_string(x.shape()), x.size(), to_string(shape),
-                                              detail::elements(shape)));
-    }
-    Var<T> y = detail::empty<T>(shape);
-    std::copy(x.value().begin(), x.value().end(), y.mutable_value().begin());
-    return detail::record(detail::op_def<detail::Reshape, T>, std::move(y), {x});
+    return apply<detail::Reshape>({x}, {}, std::span<const std::size_t>(shape.data(), shape.size()));
 }
 
 template <class T>
 Var<T> transpose(const Var<T>& x) {
-    if (x.ndim() != 2) {
-        detail::throw_shape_error(fmt::format("transpose: needs a 2-D value, got {}", to_string(x.shape())));
-    }
-    std::size_t rows = x.shape()[0];
-    std::size_t cols = x.shape()[1];
-    Var<T> y = detail::empty<T>(Shape{cols, rows});
-    detail::kernels::transpose2d(x.value().data(), y.mutable_value().data(), rows, cols);
-    return detail::record(detail::op_def<detail::Transpose, T>, std::move(y), {x});
+    return apply<detail::Transpose>({x});
 }
 
 template <class T>
 Var<T> gather_rows(const Var<T>& x, std::span<const std::size_t> rows) {
-    if (x.ndim() == 0) {
-        detail::throw_shape_error("gather_rows: needs at least 1 dimension, got ()");
-    }
-    detail::check_rows(detail::GatherRows::name, rows, x.shape()[0], to_string(x.shape()));
-    Shape shape = x.shape();
-    shape[0] = rows.size();
-    Var<T> y = detail::empty<T>(shape);
-    std::size_t width = x.shape()[0] == 0 ? 0 : x.size() / x.shape()[0];
-    const T* px = x.value().data();
-    T* py = y.mutable_value().data();
-    for (std::size_t r = 0; r < rows.size(); ++r) {
-        std::copy(px + rows[r] * width, px + (rows[r] + 1) * width, py + r * width);
-    }
-    return detail::record(detail::op_def<detail::GatherRows, T>, std::move(y), {x}, {}, rows);
+    return apply<detail::GatherRows>({x}, {}, rows);
 }
 
 template <class T>
 Var<T> scatter_rows(const Var<T>& x, std::span<const std::size_t> rows, std::size_t n_rows) {
-    if (x.ndim() == 0 || x.shape()[0] != rows.size()) {
-        detail::throw_shape_error(fmt::format("scatter_rows: {} rows of index for a value of shape {}", rows.size(),
-                                              to_string(x.shape())));
-    }
-    detail::check_rows(detail::ScatterRows::name, rows, n_rows, fmt::format("an output of {} rows", n_rows));
-    Shape shape = x.shape();
-    shape[0] = n_rows;
-    Var<T> y = detail::full<T>(shape, T(0));
-    std::size_t width = rows.empty() ? 0 : x.size() / rows.size();
-    const T* px = x.value().data();
-    T* py = y.mutable_value().data();
-    for (std::size_t r = 0; r < rows.size(); ++r) {
-        detail::kernels::add_inplace(py + rows[r] * width, px + r * width, width);
-    }
-    return detail::record(detail::op_def<detail::ScatterRows, T>, std::move(y), {x}, {}, rows);
+    return apply<detail::ScatterRows>({x}, {.i = static_cast<std::int64_t>(n_rows)}, rows);
 }
 
 template <class T>
@@ -213,15 +289,8 @@ Var<T> slice(const Var<T>& x, int axis, std::size_t begin, std::size_t end) {
         detail::throw_value_error(fmt::format("slice: range [{}, {}) out of bounds for axis {} of {}", begin, end,
                                               axis, to_string(x.shape())));
     }
-    Shape shape = x.shape();
-    shape[a] = end - begin;
-    Var<T> y = detail::empty<T>(shape);
-    auto [outer, inner] = detail::outer_inner(x.shape(), a);
-    detail::kernels::copy_blocks(x.value().data(), extent, begin, y.mutable_value().data(), end - begin, 0,
-                                 end - begin, outer, inner);
-    detail::Attrs attrs{.i = static_cast<std::int64_t>(a), .j = static_cast<std::int64_t>(begin),
-                        .k = static_cast<std::int64_t>(end)};
-    return detail::record(detail::op_def<detail::Slice, T>, std::move(y), {x}, attrs);
+    return apply<detail::Slice>({x}, {.i = static_cast<std::int64_t>(a), .j = static_cast<std::int64_t>(begin),
+                                      .k = static_cast<std::int64_t>(end)});
 }
 
 template <class T>
@@ -229,33 +298,8 @@ Var<T> concat(std::span<const Var<T>> parts, int axis) {
     if (parts.empty()) {
         detail::throw_value_error("concat: no values to join");
     }
-    const Shape& first = parts[0].shape();
-    std::size_t a = detail::normalize_axis(axis, first.size(), detail::Concat::name, first);
-    Shape shape = first;
-    shape[a] = 0;
-    for (const Var<T>& p : parts) {
-        const Shape& s = p.shape();
-        bool fits = s.size() == first.size();
-        for (std::size_t d = 0; fits && d < s.size(); ++d) {
-            fits = d == a || s[d] == first[d];
-        }
-        if (!fits) {
-            detail::throw_shape_error(fmt::format("concat: shapes differ outside axis {}: {} and {}", axis,
-                                                  to_string(first), to_string(s)));
-        }
-        shape[a] += s[a];
-    }
-    Var<T> y = detail::empty<T>(shape);
-    auto [outer, inner] = detail::outer_inner(shape, a);
-    std::size_t offset = 0;
-    for (const Var<T>& p : parts) {
-        std::size_t extent = p.shape()[a];
-        detail::kernels::copy_blocks(p.value().data(), extent, 0, y.mutable_value().data(), shape[a], offset, extent,
-                                     outer, inner);
-        offset += extent;
-    }
-    return detail::record(detail::op_def<detail::Concat, T>, std::move(y), parts,
-                          {.i = static_cast<std::int64_t>(a)});
+    std::size_t a = detail::normalize_axis(axis, parts[0].ndim(), detail::Concat::name, parts[0].shape());
+    return apply<detail::Concat>(parts, {.i = static_cast<std::int64_t>(a), .j = axis});
 }
 
 #define TAPEGRAD_INSTANTIATE(T)                                                                  \

@@ -253,3 +253,27 @@ TEST_CASE_TEMPLATE("unary backward with a random seed is the vector-Jacobian pro
         CHECK(close_to<T>(x.grad().value(), expected, test::tolerance<T>()));
     }
 }
+
+// x^0 is the constant 1 and x^1 is x: at x = 0 the formula p x^(p-1) would meet 0 * inf (NaN) in the
+// gradient of x^0 and in the second derivative of x^1 and x^0. PyTorch gives 0 for all three; so must we.
+TEST_CASE_TEMPLATE("pow with exponent 0 or 1 has finite derivatives at 0: 0 and 1, second derivatives 0", T,
+                   float, double) {
+    for (double p : {0.0, 1.0}) {
+        CAPTURE(p);
+        Var<T> x = Var<T>::parameter(Array<T>{T(0), T(2), T(-3)}, "x");
+        Var<T> y = sum(pow(x, p));
+        std::vector<Var<T>> inputs{x};
+        Var<T> dx = grad(y, std::span<const Var<T>>(inputs), {.create_graph = true})[0];
+        for (std::size_t i = 0; i < 3; ++i) {
+            CHECK(dx.value()(i) == T(p));
+        }
+        if (p == 0) {
+            CHECK_FALSE(dx.requires_grad());  // a constant: its own derivative is 0, as in PyTorch
+            continue;
+        }
+        Var<T> ddx = grad(sum(dx), std::span<const Var<T>>(inputs))[0];
+        for (std::size_t i = 0; i < 3; ++i) {
+            CHECK(ddx.value()(i) == T(0));
+        }
+    }
+}

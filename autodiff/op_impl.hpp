@@ -1,0 +1,57 @@
+// What the library's op files share beyond the public op API (op.hpp): the op families' rows and the
+// backward helpers several ops use. Internal to the library.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "tapegrad/autodiff/op.hpp"
+#include "tapegrad/autodiff/ops.hpp"
+#include "tapegrad/autodiff/parallel.hpp"
+#include "tapegrad/autodiff/var.hpp"
+
+namespace tapegrad::detail {
+
+template <class Op>
+constexpr OpInfo op_info(std::string_view family) {
+    if constexpr (requires { Op::kink; }) {
+        return OpInfo{Op::name, Op::arity, Op::kink, family};
+    } else {
+        return OpInfo{Op::name, Op::arity, false, family};
+    }
+}
+
+// Each op family lists its rows; op_table() joins them.
+std::span<const OpInfo> unary_ops();
+std::span<const OpInfo> binary_ops();
+std::span<const OpInfo> reduce_ops();
+std::span<const OpInfo> shape_ops();
+std::span<const OpInfo> matmul_ops();
+
+// dy times the derivative of relu, sigmoid or tanh, read from u: relu's input or output (positive at the same
+// places), sigmoid's and tanh's output. The backward of those ops, alone or fused into linear.
+template <class T>
+Var<T> relu_backward(const Var<T>& dy, const Var<T>& u) {
+    return times_derivative(dy, u, [](T v) { return v > 0 ? T(1) : T(0); },
+                            [&] { return dy * mask_of(u, [](T v) { return v > 0; }); });
+}
+
+template <class T>
+Var<T> sigmoid_backward(const Var<T>& dy, const Var<T>& y) {
+    return times_derivative(dy, y, [](T v) { return v * (T(1) - v); }, [&] { return dy * (y * (T(1) - y)); });
+}
+
+// 1 - y^2 from the output is cheaper than tanh(x) again.
+template <class T>
+Var<T> tanh_backward(const Var<T>& dy, const Var<T>& y) {
+    return times_derivative(dy, y, [](T v) { return T(1) - v * v; }, [&] { return dy * (T(1) - y * y); });
+}
+
+// matmul with op(A) = A^T when ta, op(B) = B^T when tb: what backward formulas use instead of copies.
+template <class T>
+Var<T> matmul_t(const Var<T>& a, const Var<T>& b, bool ta, bool tb);
+
+}  // namespace tapegrad::detail
