@@ -309,6 +309,9 @@ std::string GradcheckReport::str() const {
         }
         text += "\n";
     }
+    if (audit) {
+        text += audit->str();
+    }
     return text;
 }
 
@@ -323,6 +326,7 @@ std::string GradcheckReport::json() const {
     j["evaluations"] = evaluations;
     j["checked"] = checked;
     j["seconds"] = seconds;
+    j["audit"] = audit ? nlohmann::json::parse(audit->json()) : nlohmann::json();
     j["inputs"] = nlohmann::json::array();
     for (const InputCheck& c : inputs) {
         j["inputs"].push_back({{"name", c.name},
@@ -361,7 +365,16 @@ std::size_t gradcheck_cost(std::span<const Var<double>> inputs, const GradcheckO
 
 GradcheckReport gradcheck(const ScalarFunction& f, std::span<const Var<double>> inputs,
                           const GradcheckOptions& options) {
-    return Checker("gradcheck", f, inputs, options).run();
+    GradcheckReport report = Checker("gradcheck", f, inputs, options).run();
+    if (!report.passed && report.checked > 0 && options.audit_on_failure) {
+        Var<double> loss = f();
+        if (!loss.is_leaf()) {  // a function that records nothing has no tape to audit
+            report.audit = audit(loss, inputs, {.eps = options.eps, .atol = options.atol, .rtol = options.rtol,
+                                                .seed = options.seed, .log = options.log});
+            clear_tape<double>();
+        }
+    }
+    return report;
 }
 
 GradcheckReport gradcheck(const ScalarFunction& f, std::initializer_list<Var<double>> inputs,

@@ -17,6 +17,9 @@
 #include <string_view>
 #include <vector>
 
+#include <optional>
+
+#include "tapegrad/autodiff/audit.hpp"
 #include "tapegrad/autodiff/var.hpp"
 
 namespace tapegrad {
@@ -33,6 +36,9 @@ struct GradcheckOptions {
     // When set, the check says there what it will cost before it starts, and how far it got every
     // couple of seconds.
     std::ostream* log = nullptr;
+    // When a gradcheck fails: compute f once more and audit its tape (audit.hpp), so that the report says
+    // which op's backward is wrong, not only which input's gradient.
+    bool audit_on_failure = true;
 };
 
 struct InputCheck {
@@ -61,6 +67,7 @@ struct GradcheckReport {
     std::size_t checked = 0;      // elements (directions) compared over all inputs: 0 never passes
     double seconds = 0;
     std::vector<InputCheck> inputs;
+    std::optional<AuditReport> audit;  // when the check failed and options.audit_on_failure
 
     explicit operator bool() const { return passed; }
     // The check of the input of this name; throws ValueError when there is none.

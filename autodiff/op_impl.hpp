@@ -55,3 +55,16 @@ template <class T>
 Var<T> matmul_t(const Var<T>& a, const Var<T>& b, bool ta, bool tb);
 
 }  // namespace tapegrad::detail
+
+namespace tapegrad::detail {
+
+// The live entries of this thread's tape that y depends on, in tape order, with their positions; empty
+// when y is not on the tape. For the audit.
+template <class T>
+std::vector<std::pair<std::size_t, const Entry<T>*>> entries_of(const Var<T>& y);
+// The named values (parameters, the trainer's "batch") an unnamed value was computed from, nearest first
+// as checking mode reports them, quoted: "\"encoder.0.weight\"".
+template <class T>
+std::vector<std::string> upstream_names(const Var<T>& v);
+
+}  // namespace tapegrad::detail

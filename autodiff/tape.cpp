@@ -526,6 +526,43 @@ std::string dump_tape() {
     return text;
 }
 
+namespace detail {
+
+template <class T>
+std::vector<std::pair<std::size_t, const Entry<T>*>> entries_of(const Var<T>& y) {
+    Tape<T>& t = tape<T>();
+    std::vector<std::pair<std::size_t, const Entry<T>*>> found;
+    const Node<T>* top = y.node();
+    if (top == nullptr || top->serial == 0 || !t.live(top)) {
+        return found;
+    }
+    std::unordered_set<const Node<T>*> needed{top};
+    for (std::size_t i = top->entry + 1; i-- > 0;) {
+        const Entry<T>& e = t.entries_[i];
+        if (e.op == nullptr || !needed.contains(e.out.node())) {
+            continue;
+        }
+        found.emplace_back(i, &e);
+        for (const Var<T>& in : e.in) {
+            needed.insert(in.node());
+        }
+    }
+    std::reverse(found.begin(), found.end());
+    return found;
+}
+
+template <class T>
+std::vector<std::string> upstream_names(const Var<T>& v) {
+    return upstream_names(tape<T>(), v);
+}
+
+template std::vector<std::pair<std::size_t, const Entry<float>*>> entries_of(const Var<float>&);
+template std::vector<std::pair<std::size_t, const Entry<double>*>> entries_of(const Var<double>&);
+template std::vector<std::string> upstream_names(const Var<float>&);
+template std::vector<std::string> upstream_names(const Var<double>&);
+
+}  // namespace detail
+
 #define TAPEGRAD_INSTANTIATE(T)                                                                              \
     template class Grads<T>;                                                                          \
     template Var<T> detail::record<T>(const detail::OpDef<T>&, Var<T>, std::span<const Var<T>>,            \
