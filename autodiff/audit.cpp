@@ -215,9 +215,9 @@ std::string entry_title(const AuditEntry& e) {
 std::string input_line(const AuditInput& in) {
     std::string text = fmt::format("{} {}", in.label(), to_string(in.shape));
     if (in.checked == in.kinks) {
-        return text + fmt::format(": {} elements, all at a kink", in.checked);
+        return text + fmt::format("  {} elements, all at a kink", in.checked);
     }
-    text += fmt::format(": worst [{}] analytic {:.6g} numeric {:.6g} abs {:.1e} rel {:.1e}", fmt::join(in.worst, ", "),
+    text += fmt::format("  worst [{}]  analytic {:.5g}  numeric {:.5g}  abs {:.1e}  rel {:.1e}", fmt::join(in.worst, ", "),
                         in.analytic, in.numeric, in.max_abs_error, in.max_rel_error);
     text += in.passed ? "  ok" : fmt::format("  WRONG ({} of {})", in.failed, in.checked);
     if (in.kinks > 0) {

@@ -397,7 +397,7 @@ TEST_CASE("a user-defined op: the audit passes it when right, and names it when 
     CHECK(std::abs(in.analytic / in.numeric - 2.0 / 3.0) < 1e-6);  // 2 x^2 against 3 x^2
     std::string text = wrong.str();
     CHECK(text.find("first wrong: #1 wrong_cube -> (5, 4)") != std::string::npos);
-    CHECK(text.find("input 0 (computed from \"encoder.0.bias\", \"encoder.0.weight\") (5, 4): worst") !=
+    CHECK(text.find("input 0 (computed from \"encoder.0.bias\", \"encoder.0.weight\") (5, 4)  worst") !=
           std::string::npos);
     // The entries after it agree: only the op is wrong, not the layers it feeds.
     for (std::size_t i = 2; i < wrong.entries.size(); ++i) {
