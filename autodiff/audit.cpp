@@ -217,8 +217,8 @@ std::string input_line(const AuditInput& in) {
     if (in.checked == in.kinks) {
         return text + fmt::format("  {} elements, all at a kink", in.checked);
     }
-    text += fmt::format("  worst [{}]  analytic {:.5g}  numeric {:.5g}  abs {:.1e}  rel {:.1e}", fmt::join(in.worst, ", "),
-                        in.analytic, in.numeric, in.max_abs_error, in.max_rel_error);
+    text += fmt::format("  worst [{}]  analytic {:.5g}  numeric {:.5g}  abs {:.1e}  rel {:.1e}",
+                        fmt::join(in.worst, ", "), in.analytic, in.numeric, in.max_abs_error, in.max_rel_error);
     text += in.passed ? "  ok" : fmt::format("  WRONG ({} of {})", in.failed, in.checked);
     if (in.kinks > 0) {
         text += fmt::format("; {} at a kink, not counted", in.kinks);
@@ -249,7 +249,8 @@ std::string AuditReport::str() const {
                        : passed     ? fmt::format("audit passed: the backward of each of {} tape entries agrees "
                                                   "with finite differences of its op",
                                                   entries.size())
-                                    : fmt::format("audit failed: {} of {} tape entries disagree", wrong, entries.size());
+                                    : fmt::format("audit failed: {} of {} tape entries disagree", wrong,
+                                                  entries.size());
     std::string text = fmt::format("{} ({} single-op evaluations, {:.3g} s; eps {:g}, atol {:g}, rtol {:g})\n", head,
                                    evaluations, seconds, eps, atol, rtol);
     if (const AuditEntry* first = first_failure()) {

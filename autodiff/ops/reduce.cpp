@@ -177,7 +177,8 @@ struct SumTo {
     static Shape shape(const Call<T>& c) {
         Shape shape = target_shape(c);
         if (!kernels::broadcasts_to(shape, c.shape(0))) {
-            throw_shape_error(fmt::format("sum_to: {} cannot be summed to {}", to_string(c.shape(0)), to_string(shape)));
+            throw_shape_error(
+                fmt::format("sum_to: {} cannot be summed to {}", to_string(c.shape(0)), to_string(shape)));
         }
         return shape;
     }

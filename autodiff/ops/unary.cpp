@@ -212,7 +212,8 @@ struct Clamp {
         T lo = static_cast<T>(c.attrs().a);
         T hi = static_cast<T>(c.attrs().b);
         map_scalar(in0(c), out.data(), out.size(), [lo, hi](T v) { return v < lo ? lo : (v > hi ? hi : v); });
-        note_branches(name, out.size(), [x = in0(c), lo, hi](std::size_t i) { return x[i] < lo ? 0 : (x[i] > hi ? 2 : 1); });
+        note_branches(name, out.size(),
+                      [x = in0(c), lo, hi](std::size_t i) { return x[i] < lo ? 0 : (x[i] > hi ? 2 : 1); });
     }
     // The gradient passes at the bounds themselves (lo <= x <= hi), as in PyTorch's derivatives.yaml.
     template <class T>
@@ -301,7 +302,8 @@ Var<T> clamp(const Var<T>& x, double lo, double hi) {
 template <class T>
 Var<T> sign(const Var<T>& x) {
     Var<T> y = detail::empty<T>(x.shape());
-    detail::kernels::map_scalar(x.value().data(), y.mutable_value().data(), x.size(), [](T v) { return T((v > 0) - (v < 0)); });
+    detail::kernels::map_scalar(x.value().data(), y.mutable_value().data(), x.size(),
+                                [](T v) { return T((v > 0) - (v < 0)); });
     return y;
 }
 
