@@ -24,7 +24,7 @@ TEST_CASE("--help of tapegrad and of each subcommand exits 0 and names its key o
         {"evaluate", {"--checkpoint", "--data", "--test-fraction", "--out"}},
         {"gradcheck",
          {"--model", "--dims", "--input", "--batch", "--fast", "--eps", "--atol", "--rtol", "--json", "model's seed"}},
-        {"grad", {"--checkpoint", "--data", "--batch", "--dtype", "--out", "variational sample"}},
+        {"grad", {"--checkpoint", "--data", "--batch", "--dtype", "--out", "variational: the sample"}},
         {"compare", {"--data", "--latents", "--hidden", "--epochs", "--out"}},
         {"anomaly", {"--data", "--normal", "--percentile", "--latent", "--epochs", "--out"}},
         {"pca", {"--data", "--components", "--out"}},
