@@ -303,6 +303,9 @@ TEST_CASE("variants lists each variant's options with type, range, default and m
              "  lambda (number, [0, inf), default 0.0001): weight of the Jacobian penalty",
              "  reports: reconstruction_mse, mean_code_activation, sparsity_kl, weight_decay",
              "  reports: reconstruction, kl, elbo",
+             "  draws: the corruption (from its seed; checkpointed, so that a resumed run draws the same)",
+             "  draws: the sample eps ~ N(0, I) (from its seed; checkpointed, so that a resumed run draws the same)",
+             "Give options as JSON: --model denoising --options '{\"corruption\": \"masking\", \"level\": 0.1}'",
          }) {
         CAPTURE(line);
         CHECK(r.out.find(line) != std::string::npos);
