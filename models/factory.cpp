@@ -215,7 +215,8 @@ void check_declaration(const VariantInfo& info) {
     for (std::size_t i = 0; i < info.options.size(); ++i) {
         const OptionSpec& spec = info.options[i];
         if (!is_word(spec.name)) {
-            refuse(fmt::format("option name \"{}\" is not a word of lowercase letters, digits, '-' and '_'", spec.name));
+            refuse(fmt::format("option name \"{}\" is not a word of lowercase letters, digits, '-' and '_'",
+                               spec.name));
         }
         for (std::size_t j = 0; j < i; ++j) {
             if (info.options[j].name == spec.name) {
@@ -243,8 +244,9 @@ void check_declaration(const VariantInfo& info) {
         try {
             value = Json::parse(spec.default_value);
         } catch (const nlohmann::json::exception&) {
-            refuse(fmt::format("option {}: its default {} is not JSON text (a text default is quoted: \"\\\"masking\\\"\")",
-                               spec.name, spec.default_value));
+            refuse(fmt::format(
+                "option {}: its default {} is not JSON text (a text default is quoted: \"\\\"masking\\\"\")",
+                spec.name, spec.default_value));
         }
         std::string what = wanted(spec, value);
         if (!what.empty()) {

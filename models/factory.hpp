@@ -18,7 +18,7 @@
 //                                  .meaning = "seed of the noise"}},
 //                     .noise = "the jitter"};
 //         }
-//         template <class T>  // options: every declared option, checked and filled in
+//         template <class T>  // options: every declared option, checked and filled in (<nlohmann/json.hpp>)
 //         static std::shared_ptr<Autoencoder<T>> make(const AutoencoderConfig& c, const nlohmann::json& options) {
 //             return std::make_shared<JitterAutoencoder<T>>(c, options.at("level").get<double>(),
 //                                                           options.at("seed").get<std::uint64_t>());

@@ -217,7 +217,8 @@ void add_model_options(CLI::App& app, ModelOptions& o) {
     for (const auto& info : models::variant_infos()) {
         names.push_back(info.name);
     }
-    app.add_option("--model", o.variant, fmt::format("{} (their options: {} variants)", fmt::join(names, ", "), program()))
+    app.add_option("--model", o.variant,
+                   fmt::format("{} (their options: {} variants)", fmt::join(names, ", "), program()))
         ->check(CLI::IsMember(names))
         ->capture_default_str();
     app.add_option("--dims", o.dims, "the encoder's sizes, input first and latent last (e.g. 64,32,8)")
