@@ -1,6 +1,9 @@
 #include "tapegrad/models/factory.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <deque>
+#include <mutex>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -9,6 +12,7 @@
 #include "tapegrad/models/denoising.hpp"
 #include "tapegrad/models/sparse.hpp"
 #include "tapegrad/models/variational.hpp"
+#include "tapegrad/nn/activations.hpp"
 
 namespace tapegrad::models {
 
@@ -36,10 +40,8 @@ OptionSpec seed(std::string meaning) {
 
 constexpr double inf = std::numeric_limits<double>::infinity();
 
-// Each variant: its declaration and how to build it from a configuration and its completed options.
-template <class T>
-using Maker = std::shared_ptr<Autoencoder<T>> (*)(const AutoencoderConfig&, const Json&);
-
+// The built-in variants, registered as a user's are: a declaration and how to build it from a
+// configuration and its completed options.
 struct Vanilla {
     static VariantInfo info() { return {.name = "vanilla", .summary = "MSE of the reconstruction"}; }
     template <class T>
@@ -60,7 +62,8 @@ struct Denoising {
                             number("level", d.level, 0, false, inf, false,
                                    "the probability a value is corrupted (masking, salt_and_pepper: at most 1), or "
                                    "the Gaussian noise's standard deviation"),
-                            seed("seed of the corruption's random numbers")}};
+                            seed("seed of the corruption's random numbers")},
+                .noise = "the corruption"};
     }
     template <class T>
     static std::shared_ptr<Autoencoder<T>> make(const AutoencoderConfig& c, const Json& j) {
@@ -118,7 +121,8 @@ struct Variational {
                                  "squared error, binary cross-entropy (a sigmoid output, data in [0, 1]), or auto: "
                                  "bce where the output is a sigmoid, mse otherwise"),
                             seed("seed of the sampling noise eps ~ N(0, I)")},
-                .terms = {"reconstruction", "kl", "elbo"}};
+                .terms = {"reconstruction", "kl", "elbo"},
+                .noise = "the sample eps ~ N(0, I)"};
     }
     template <class T>
     static std::shared_ptr<Autoencoder<T>> make(const AutoencoderConfig& c, const Json& j) {
@@ -130,29 +134,9 @@ struct Variational {
 
 struct Entry {
     VariantInfo info;
-    Maker<float> make_float;
-    Maker<double> make_double;
+    VariantMaker<float> make_float;
+    VariantMaker<double> make_double;
 };
-
-template <class V>
-Entry entry() {
-    return {V::info(), &V::template make<float>, &V::template make<double>};
-}
-
-const std::vector<Entry>& table() {
-    static const std::vector<Entry> entries = {entry<Vanilla>(), entry<Denoising>(), entry<Sparse>(),
-                                               entry<Contractive>(), entry<Variational>()};
-    return entries;
-}
-
-const Entry& find(std::string_view name) {
-    for (const Entry& e : table()) {
-        if (e.info.name == name) {
-            return e;
-        }
-    }
-    throw_value_error(fmt::format("model: unknown variant \"{}\" (known: {})", name, variant_names()));
-}
 
 bool in_range(const OptionSpec& spec, double v) {
     bool above = spec.min_open ? v > spec.min : v >= spec.min;
@@ -160,31 +144,237 @@ bool in_range(const OptionSpec& spec, double v) {
     return above && below;
 }
 
-void check_option(std::string_view variant, const OptionSpec& spec, const Json& value) {
-    auto refuse = [&](std::string_view wanted) {
-        throw_value_error(fmt::format("{}: option {} must be {}, got {}", variant, spec.name, wanted, value.dump()));
-    };
+// 2^64: an integer option with no upper bound takes what a JSON parser reads as a whole number.
+constexpr double two_to_64 = 18446744073709551616.0;
+
+// What `value` must be for `spec`, or "" when it is that.
+std::string wanted(const OptionSpec& spec, const Json& value) {
     switch (spec.type) {
     case OptionSpec::Type::text:
-        if (!value.is_string()) {
-            refuse(fmt::format("one of {}", spec.range()));
+        if (!value.is_string() ||
+            std::find(spec.choices.begin(), spec.choices.end(), value.get<std::string>()) == spec.choices.end()) {
+            return fmt::format("one of {}", spec.range());
         }
-        if (std::find(spec.choices.begin(), spec.choices.end(), value.get<std::string>()) == spec.choices.end()) {
-            refuse(fmt::format("one of {}", spec.range()));
-        }
-        return;
-    case OptionSpec::Type::integer:
+        return "";
+    case OptionSpec::Type::integer: {
         // nlohmann converts a float or a negative number to an unsigned one without a check: 7e48 is
-        // undefined behaviour, -1 becomes 2^64 - 1.
-        if (!value.is_number_unsigned()) {
-            refuse("a whole number from 0");
+        // undefined behaviour, -1 becomes 2^64 - 1. Only a number read as a whole one passes.
+        bool seed_like = spec.min == 0 && !spec.min_open && spec.max >= two_to_64;
+        std::string what = seed_like ? "a whole number from 0" : fmt::format("a whole number in {}", spec.range());
+        if (!value.is_number_integer() || !in_range(spec, value.get<double>())) {
+            return what;
         }
-        return;
+        return "";
+    }
     case OptionSpec::Type::number:
         if (!value.is_number() || !std::isfinite(value.get<double>()) || !in_range(spec, value.get<double>())) {
-            refuse(fmt::format("a number in {}", spec.range()));
+            return fmt::format("a number in {}", spec.range());
         }
-        return;
+        return "";
+    }
+    return "?";
+}
+
+void check_option(std::string_view variant, const OptionSpec& spec, const Json& value) {
+    std::string what = wanted(spec, value);
+    if (!what.empty()) {
+        throw_value_error(fmt::format("{}: option {} must be {}, got {}", variant, spec.name, what, value.dump()));
+    }
+}
+
+bool is_word(std::string_view name) {
+    return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    });
+}
+
+// A declaration that does not hold together is refused when it is registered, not when a user first
+// asks for the option: each default passes its own check, names are words and unique.
+void check_declaration(const VariantInfo& info) {
+    auto refuse = [&](const std::string& what) {
+        throw_value_error(fmt::format("register_variant: {}: {}", info.name, what));
+    };
+    if (!is_word(info.name)) {
+        throw_value_error(fmt::format("register_variant: the name \"{}\" is not a word of lowercase letters, digits, "
+                                      "'-' and '_'",
+                                      info.name));
+    }
+    if (info.summary.empty()) {
+        refuse("no summary: give its objective in one line");
+    }
+    for (const std::string* activation : {&info.activation, &info.latent_activation}) {
+        try {
+            nn::make_activation<float>(*activation);
+        } catch (const Error& e) {
+            refuse(e.what());
+        }
+    }
+    if (!(info.lr > 0) || !std::isfinite(info.lr)) {
+        refuse(fmt::format("learning rate {} is not a number above 0", info.lr));
+    }
+    for (std::size_t i = 0; i < info.options.size(); ++i) {
+        const OptionSpec& spec = info.options[i];
+        if (!is_word(spec.name)) {
+            refuse(fmt::format("option name \"{}\" is not a word of lowercase letters, digits, '-' and '_'",
+                               spec.name));
+        }
+        for (std::size_t j = 0; j < i; ++j) {
+            if (info.options[j].name == spec.name) {
+                refuse(fmt::format("option {} is declared twice", spec.name));
+            }
+        }
+        if (spec.meaning.empty()) {
+            refuse(fmt::format("option {} has no meaning: say what it does", spec.name));
+        }
+        if (spec.type == OptionSpec::Type::text && spec.choices.empty()) {
+            refuse(fmt::format("option {} is text with no choices", spec.name));
+        }
+        if (spec.type != OptionSpec::Type::text && !(spec.min <= spec.max)) {
+            refuse(fmt::format("option {} has an empty range {}", spec.name, spec.range()));
+        }
+        if (spec.default_value.empty()) {
+            if (spec.type != OptionSpec::Type::integer || !in_range(spec, 0) || spec.max < two_to_64) {
+                refuse(fmt::format("option {} has no default (only a seed, an integer in [0, 2^64), may leave it "
+                                   "to the model's seed)",
+                                   spec.name));
+            }
+            continue;
+        }
+        Json value;
+        try {
+            value = Json::parse(spec.default_value);
+        } catch (const nlohmann::json::exception&) {
+            refuse(fmt::format(
+                "option {}: its default {} is not JSON text (a text default is quoted: \"\\\"masking\\\"\")",
+                spec.name, spec.default_value));
+        }
+        std::string what = wanted(spec, value);
+        if (!what.empty()) {
+            refuse(fmt::format("option {}: its default {} is not {}", spec.name, spec.default_value, what));
+        }
+    }
+}
+
+// Every variant known to this process: the built-in ones, then those registered, in order. A
+// function-local static, so that a user's registration at namespace scope (before main, in any order
+// with this library's own statics) finds the built-in ones there. A deque: references handed out stay
+// valid when a variant is added.
+class Registry {
+public:
+    Registry() {
+        add(entry<Vanilla>());
+        add(entry<Denoising>());
+        add(entry<Sparse>());
+        add(entry<Contractive>());
+        add(entry<Variational>());
+    }
+
+    void add(Entry e) {
+        check_declaration(e.info);
+        if (e.make_float == nullptr || e.make_double == nullptr) {
+            throw_value_error(fmt::format("register_variant: {}: a maker is null", e.info.name));
+        }
+        std::lock_guard lock(mutex_);
+        for (const Entry& known : entries_) {
+            if (known.info.name == e.info.name) {
+                throw_value_error(fmt::format("register_variant: a variant named \"{}\" is registered already "
+                                              "(known: {})",
+                                              e.info.name, names()));
+            }
+        }
+        entries_.push_back(std::move(e));
+    }
+
+    const Entry& find(std::string_view name) {
+        std::lock_guard lock(mutex_);
+        for (const Entry& e : entries_) {
+            if (e.info.name == name) {
+                return e;
+            }
+        }
+        throw_value_error(fmt::format("model: unknown variant \"{}\" (known: {})", name, names()));
+    }
+
+    std::vector<VariantInfo> infos() {
+        std::lock_guard lock(mutex_);
+        std::vector<VariantInfo> v;
+        for (const Entry& e : entries_) {
+            v.push_back(e.info);
+        }
+        return v;
+    }
+
+    std::string names_text() {
+        std::lock_guard lock(mutex_);
+        return names();
+    }
+
+private:
+    template <class V>
+    static Entry entry() {
+        return {V::info(), &V::template make<float>, &V::template make<double>};
+    }
+
+    std::string names() const {  // with the mutex held
+        std::vector<std::string_view> names;
+        for (const Entry& e : entries_) {
+            names.push_back(e.info.name);
+        }
+        return fmt::format("{}", fmt::join(names, ", "));
+    }
+
+    std::mutex mutex_;
+    std::deque<Entry> entries_;
+};
+
+Registry& registry() {
+    static Registry r;
+    return r;
+}
+
+const Entry& find(std::string_view name) {
+    return registry().find(name);
+}
+
+// The model a maker returned says who it is, or a checkpoint of it would rebuild another model.
+template <class T>
+void check_made(const Entry& e, Autoencoder<T>* model) {
+    const VariantInfo& info = e.info;
+    if (model == nullptr) {
+        throw_value_error(fmt::format("{}: its maker returned no model", info.name));
+    }
+    if (model->variant() != info.name) {
+        throw_value_error(fmt::format("{}: the model made says its variant() is \"{}\": it must return \"{}\", the "
+                                      "name it is registered under, for a checkpoint to rebuild it",
+                                      info.name, model->variant(), info.name));
+    }
+    Json described;
+    try {
+        described = Json::parse(model->options_json());
+    } catch (const nlohmann::json::exception& ex) {
+        throw_value_error(fmt::format("{}: the model's options_json() is not JSON: {}", info.name, ex.what()));
+    }
+    std::vector<std::string_view> missing;
+    for (const OptionSpec& spec : info.options) {
+        if (!described.is_object() || !described.contains(spec.name)) {
+            missing.push_back(spec.name);
+        }
+    }
+    if (!missing.empty()) {
+        throw_value_error(fmt::format("{}: the model's options_json() {} leaves out {}: it must hold every declared "
+                                      "option, for a checkpoint to rebuild the model",
+                                      info.name, model->options_json(), fmt::join(missing, ", ")));
+    }
+    bool draws = model->noise_source() != nullptr;
+    if (draws && info.noise.empty()) {
+        throw_value_error(fmt::format("{}: the model has a noise_source() but the declaration names no noise: say what "
+                                      "its loss draws (VariantInfo::noise)",
+                                      info.name));
+    }
+    if (!draws && !info.noise.empty()) {
+        throw_value_error(fmt::format("{}: the declaration names a noise ({}) but the model's noise_source() is null: "
+                                      "return its generator, for the trainer to checkpoint it",
+                                      info.name, info.noise));
     }
 }
 
@@ -210,8 +400,8 @@ std::string OptionSpec::range() const {
     if (type == Type::text) {
         return fmt::format("{}", fmt::join(choices, " | "));
     }
-    if (type == Type::integer) {
-        return "[0, 2^64)";
+    if (type == Type::integer && max >= two_to_64) {
+        return fmt::format("{}{}, 2^64)", min_open || std::isinf(min) ? '(' : '[', number_text(min));
     }
     return fmt::format("{}{}, {}{}", min_open || std::isinf(min) ? '(' : '[', number_text(min), number_text(max),
                        max_open || std::isinf(max) ? ')' : ']');
@@ -225,15 +415,12 @@ std::string OptionSpec::default_text() const {
     return j.is_string() ? j.get<std::string>() : j.dump();
 }
 
-std::span<const VariantInfo> variant_infos() {
-    static const std::vector<VariantInfo> infos = [] {
-        std::vector<VariantInfo> v;
-        for (const Entry& e : table()) {
-            v.push_back(e.info);
-        }
-        return v;
-    }();
-    return infos;
+void register_variant(VariantInfo info, VariantMaker<float> make_float, VariantMaker<double> make_double) {
+    registry().add({std::move(info), make_float, make_double});
+}
+
+std::vector<VariantInfo> variant_infos() {
+    return registry().infos();
 }
 
 const VariantInfo& variant_info(std::string_view name) {
@@ -241,11 +428,7 @@ const VariantInfo& variant_info(std::string_view name) {
 }
 
 std::string variant_names() {
-    std::vector<std::string_view> names;
-    for (const Entry& e : table()) {
-        names.push_back(e.info.name);
-    }
-    return fmt::format("{}", fmt::join(names, ", "));
+    return registry().names_text();
 }
 
 std::string complete_options(std::string_view variant, const std::string& options_json, std::uint64_t model_seed) {
@@ -287,11 +470,14 @@ std::shared_ptr<Autoencoder<T>> make_autoencoder(const std::string& variant, con
                                                  const std::string& options_json) {
     const Entry& e = find(variant);
     Json options = Json::parse(complete_options(variant, options_json, config.seed));
+    std::shared_ptr<Autoencoder<T>> model;
     if constexpr (std::is_same_v<T, float>) {
-        return e.make_float(config, options);
+        model = e.make_float(config, options);
     } else {
-        return e.make_double(config, options);
+        model = e.make_double(config, options);
     }
+    check_made(e, model.get());
+    return model;
 }
 
 template <class T>

@@ -130,15 +130,17 @@ Command add_gradcheck(CLI::App& app) {
     app.add_option("--atol", args->check.atol, "absolute tolerance")->check(non_negative)->capture_default_str();
     app.add_option("--rtol", args->check.rtol, "relative tolerance")->check(non_negative)->capture_default_str();
     app.add_option("--json", args->json, "write the report as JSON to this file");
-    app.footer("The loss's noise (the denoising corruption, the variational sample) is drawn from the model's "
-                 "seed and is the same at every evaluation.");
+    app.footer(fmt::format("The loss's noise ({}) is drawn from the model's seed and is the same at every "
+                           "evaluation.",
+                           noise_list()));
     return [args] { return run_gradcheck(*args); };
 }
 
 Command add_grad(CLI::App& app) {
     auto args = std::make_shared<GradArgs>();
     args->app = &app;
-    app.add_option("--checkpoint", args->checkpoint, "a checkpoint written by tapegrad train")->required();
+    app.add_option("--checkpoint", args->checkpoint, fmt::format("a checkpoint written by {} train", program()))
+        ->required();
     add_data_options(app, args->data);
     app.add_option("--batch", args->batch, "the first N rows of the test split")
         ->check(positive_whole)
@@ -148,9 +150,10 @@ Command add_grad(CLI::App& app) {
         ->capture_default_str();
     app.add_option("--out", args->out, "the .npz to write")->capture_default_str();
     add_overwrite_option(app, args->overwrite);
-    app.footer("The data, its split and its scaling are the checkpoint's own unless given. The loss's noise (the "
-                 "denoising corruption, the variational sample) is drawn from the model's seed, as gradcheck draws "
-                 "it: the same at every call.");
+    app.footer(fmt::format("The data, its split and its scaling are the checkpoint's own unless given. The loss's "
+                           "noise ({}) is drawn from the model's seed, as gradcheck draws it: the same at every "
+                           "call.",
+                           noise_list()));
     return [args] { return args->dtype == "float64" ? write_grad<double>(*args) : write_grad<float>(*args); };
 }
 

@@ -41,7 +41,21 @@ bool digits_only(const std::string& text) {
     return !text.empty() && text.size() <= 20 && text.find_first_not_of("0123456789") == std::string::npos;
 }
 
+std::string& program_name() {
+    static std::string name = "tapegrad";
+    return name;
+}
+
 }  // namespace
+
+const std::string& program() {
+    return program_name();
+}
+
+void set_program(const char* argv0) {
+    std::string name = argv0 != nullptr ? std::filesystem::path(argv0).filename().string() : "";
+    program_name() = name.empty() ? "tapegrad" : name;
+}
 
 const CLI::Validator positive = check("POSITIVE", [](const std::string& text) {
     auto v = number(text);
@@ -198,14 +212,14 @@ Split load_split(const DataOptions& o, const nlohmann::json& scaling) {
 }
 
 void add_model_options(CLI::App& app, ModelOptions& o) {
-    app.add_option("--model", o.variant, fmt::format("{} (their options: tapegrad variants)", models::variant_names()))
-        ->check(CLI::IsMember([] {
-            std::vector<std::string> names;
-            for (const auto& info : models::variant_infos()) {
-                names.push_back(info.name);
-            }
-            return names;
-        }()))
+    // The variants registered when the command line is declared: the built-in ones and a user's.
+    std::vector<std::string> names;
+    for (const auto& info : models::variant_infos()) {
+        names.push_back(info.name);
+    }
+    app.add_option("--model", o.variant,
+                   fmt::format("{} (their options: {} variants)", fmt::join(names, ", "), program()))
+        ->check(CLI::IsMember(names))
         ->capture_default_str();
     app.add_option("--dims", o.dims, "the encoder's sizes, input first and latent last (e.g. 64,32,8)")
         ->delimiter(',')
@@ -215,8 +229,9 @@ void add_model_options(CLI::App& app, ModelOptions& o) {
         ->check(positive_whole);
     app.add_option("--latent", o.latent, "latent units")->check(positive_whole)->capture_default_str();
     app.add_option("--activation", o.activation,
-                   o.activation.empty() ? "hidden activation (default: the variant's, as tapegrad variants lists)"
-                                        : "hidden activation")
+                   o.activation.empty()
+                       ? fmt::format("hidden activation (default: the variant's, as {} variants lists)", program())
+                       : "hidden activation")
         ->check(activation)
         ->capture_default_str();
     app.add_option("--latent-activation", o.latent_activation, "the code's activation (default: the variant's)")
@@ -227,14 +242,26 @@ void add_model_options(CLI::App& app, ModelOptions& o) {
     app.add_flag("--tied", o.tied, "decoder weights are the encoder's, transposed");
     app.add_option("--init", o.init, "weight initialiser")->check(initialiser)->capture_default_str();
     app.add_option("--seed", o.seed,
-                   "seed of the weights and of the model's noise (denoising corruption, variational sampling) "
-                   "unless --options gives that its own seed")
+                   fmt::format("seed of the weights and of the model's noise ({}) unless --options gives that its "
+                               "own seed",
+                               noise_list()))
         ->check(whole)
         ->capture_default_str();
     app.add_option("--options", o.options,
-                   "the variant's options as JSON, e.g. '{\"corruption\": \"masking\", \"level\": 0.3}' "
-                   "(tapegrad variants lists them)")
+                   fmt::format("the variant's options as a JSON object, e.g. '{{\"level\": 0.3}}' ({} variants "
+                               "lists each variant's)",
+                               program()))
         ->capture_default_str();
+}
+
+std::string noise_list() {
+    std::vector<std::string> noises;
+    for (const auto& info : models::variant_infos()) {
+        if (!info.noise.empty()) {
+            noises.push_back(fmt::format("{}: {}", info.name, info.noise));
+        }
+    }
+    return fmt::format("{}", fmt::join(noises, "; "));
 }
 
 models::AutoencoderConfig model_config(const ModelOptions& o, std::size_t input, float low, float high) {

@@ -15,6 +15,11 @@
 
 namespace tapegrad::tools {
 
+// The program as messages, help and hints name it: argv[0]'s file name ("tapegrad", or a user's program
+// that hands its arguments to tapegrad::cli::main), set once by cli::main; "tapegrad" before that.
+const std::string& program();
+void set_program(const char* argv0);
+
 // Checks that say what they allow, in the help and in the error. CLI11 reads "-5" into an unsigned
 // option as 2^64 - 5 and prints the largest double in full for PositiveNumber: these look at the text.
 extern const CLI::Validator positive;       // a finite number above 0
@@ -65,8 +70,8 @@ struct ModelOptions {
     std::vector<std::size_t> dims;    // the whole encoder, input first; else input, hidden..., latent
     std::vector<std::size_t> hidden;
     std::size_t latent = 32;
-    std::string activation;          // default: the variant's (relu; tanh for sparse and variational)
-    std::string latent_activation;   // default: the variant's (sigmoid for sparse, identity otherwise)
+    std::string activation;          // default: the variant's (VariantInfo::activation)
+    std::string latent_activation;   // default: the variant's (VariantInfo::latent_activation)
     std::string output_activation;   // default: sigmoid for data in [0, 1], identity otherwise
     bool tied = false;
     std::string init = "torch_default";
@@ -75,6 +80,9 @@ struct ModelOptions {
 };
 
 void add_model_options(CLI::App& app, ModelOptions& options);
+// What the registered variants draw at random, from their declarations (VariantInfo::noise):
+// "denoising: the corruption; variational: the sample eps ~ N(0, I)".
+std::string noise_list();
 // The configuration the options ask for on data of `input` features whose (scaled) values lie in
 // [low, high]: a sigmoid output is refused for data it cannot reach, and is the default only for data
 // in [0, 1].

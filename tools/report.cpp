@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <xtensor/xview.hpp>
 
+#include "run.hpp"
 #include "tapegrad/models/factory.hpp"
 #include "tapegrad/models/figures.hpp"
 #include "tapegrad/models/pca.hpp"
@@ -38,12 +39,13 @@ void Report::print() const {
     if (collapsed()) {
         fmt::print("warning: the autoencoder does no better than the mean image: it has likely collapsed to one "
                    "output (too few steps, or a penalty that outweighs the reconstruction: train longer, or lower "
-                   "the variant's penalty; tapegrad variants lists its options)\n");
+                   "the variant's penalty; {} variants lists its options)\n",
+                   program());
     } else if (worse_than_pca()) {
         fmt::print("warning: PCA with as many components reconstructs the test set better ({:.6f} against the "
-                   "autoencoder's {:.6f}): more epochs or other options may close the gap (tapegrad variants lists "
+                   "autoencoder's {:.6f}): more epochs or other options may close the gap ({} variants lists "
                    "them)\n",
-                   pca_mse, test_mse);
+                   pca_mse, test_mse, program());
     }
 }
 
@@ -209,8 +211,7 @@ nlohmann::json write_figures(const std::string& out, models::Autoencoder<float>&
 
 template <class T>
 std::shared_ptr<models::Autoencoder<T>> load_model(const std::string& checkpoint) {
-    nlohmann::json config = nlohmann::json::parse(nn::read_checkpoint_config(checkpoint));
-    auto model = models::model_from_description<T>(config.at("model").dump());
+    auto model = models::model_from_description<T>(CheckpointRecord::read(checkpoint).model.dump());
     nn::load_checkpoint<T>(checkpoint, *model);
     return model;
 }

@@ -1,5 +1,7 @@
 #include "run.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "tapegrad/models/factory.hpp"
@@ -57,9 +59,18 @@ CheckpointRecord CheckpointRecord::read(const std::string& path) {
     r.path = path;
     r.config = json::parse(nn::read_checkpoint_config(path));
     r.model = r.config.value("model", json());
-    if (!r.model.is_object() || !r.model.contains("variant")) {
+    if (!r.model.is_object() || !r.model.contains("variant") || !r.model["variant"].is_string()) {
         tapegrad::detail::throw_value_error(
-            fmt::format("checkpoint {}: it does not describe its model: not written by tapegrad train", path));
+            fmt::format("checkpoint {}: it does not describe its model: not written by {} train", path, program()));
+    }
+    // A variant a user's program registered is unknown to another program, the plain tapegrad too.
+    std::string variant = r.model["variant"].get<std::string>();
+    std::vector<models::VariantInfo> known = models::variant_infos();
+    if (std::none_of(known.begin(), known.end(), [&](const auto& info) { return info.name == variant; })) {
+        tapegrad::detail::throw_value_error(fmt::format(
+            "checkpoint {}: its model is the variant \"{}\", which {} does not know (known: {}): run it with the "
+            "program that registers that variant",
+            path, variant, program(), models::variant_names()));
     }
     const json& extra = r.config.value("extra", json::object());
     r.run = extra.value("run", json());

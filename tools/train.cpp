@@ -141,7 +141,7 @@ int run_train(TrainArgs args) {
                              fmt::join(model->config().sizes, "-")));
         }
     }
-    fmt::print("tapegrad train: {} on {} ({} train, {} test, {} features)\n", model->describe(), args.data.data,
+    fmt::print("{} train: {} on {} ({} train, {} test, {} features)\n", program(), model->describe(), args.data.data,
                split.train.size(), split.test.size(), split.train.dim());
     fmt::print("BLAS: {}; flush-to-zero on while training\n", blas_summary());
     fs::create_directories(args.out);
@@ -157,6 +157,7 @@ int run_train(TrainArgs args) {
     options.stop = &stop_requested;
     options.run = run_record(args.data, split, args.trainer).dump();
     models::Trainer<float> trainer(*model, options);
+    stop_requested.store(false);  // cli::main may run more than once in a user's program
     std::signal(SIGINT, request_stop);
     std::signal(SIGTERM, request_stop);
     models::History history;
@@ -168,8 +169,8 @@ int run_train(TrainArgs args) {
         }
     } catch (const models::TrainingInterrupted& e) {
         std::cout.flush();
-        fmt::print(stderr, "tapegrad: interrupted: {}{}\n", e.what(),
-                   e.checkpoint_epoch() > 0 ? fmt::format("; continue with: tapegrad train --resume {}",
+        fmt::print(stderr, "{}: interrupted: {}{}\n", program(), e.what(),
+                   e.checkpoint_epoch() > 0 ? fmt::format("; continue with: {} train --resume {}", program(),
                                                           options.checkpoint)
                                             : "");
         return 130;
@@ -217,7 +218,7 @@ Command add_train(CLI::App& app) {
     app.add_option("--optimizer", t.optimizer, "adam, adamw or sgd")
         ->check(CLI::IsMember({"adam", "adamw", "sgd"}))
         ->capture_default_str();
-    app.add_option("--lr", t.lr, "learning rate (default: the variant's, as tapegrad variants lists)")
+    app.add_option("--lr", t.lr, fmt::format("learning rate (default: the variant's, as {} variants lists)", program()))
         ->check(positive);
     app.add_option("--weight-decay", t.weight_decay, "weight decay")->check(non_negative)->capture_default_str();
     app.add_option("--momentum", t.momentum, "momentum (sgd)")->check(below_one)->capture_default_str();
@@ -266,7 +267,8 @@ Command add_evaluate(CLI::App& app) {
         bool overwrite = false;
     };
     auto args = std::make_shared<Args>();
-    app.add_option("--checkpoint", args->checkpoint, "a checkpoint written by tapegrad train")->required();
+    app.add_option("--checkpoint", args->checkpoint, fmt::format("a checkpoint written by {} train", program()))
+        ->required();
     add_data_options(app, args->data);
     app.add_option("--out", args->out, "write the metrics to this JSON file");
     add_overwrite_option(app, args->overwrite);

@@ -4,7 +4,10 @@
 # PKG_CONFIG_PATH pointing into the prefix:
 #   - builds tests/install/consumer (digits, a vanilla autoencoder, gradcheck) with meson and with plain
 #     g++ $(pkg-config --cflags --libs tapegrad), no -std flag of its own, and runs both;
-#   - runs the installed CLI, which must find the installed data: `tapegrad pca --data digits`.
+#   - runs the installed CLI, which must find the installed data: `tapegrad pca --data digits`;
+#   - builds a user's program with a variant of its own on the installed command line
+#     (tests/tools/user_variant.cpp, through tapegrad-cli.pc) with meson and with g++, and runs its
+#     `variants` and a short `train --model jitter`.
 # TAPEGRAD_DATA is unset throughout: the data must come from <prefix>/share/tapegrad.
 #
 #   tests/install/run.sh [SOURCE_ROOT]     (meson test -C build install; SOURCE_ROOT defaults to this checkout)
@@ -76,6 +79,8 @@ copy_tree() {
 }
 check copy copy_tree || finish
 cp -r "$here/consumer" "$work/consumer"
+cp -r "$here/user_program" "$work/user_program"
+cp "$here/../tools/user_variant.cpp" "$work/user_program/"
 
 check configure meson setup "$src/build" "$src" --prefix="$prefix" --buildtype=release -Dtests=false || finish
 # Only what gets installed (the library and the CLI, as meson lists them), not the examples and benches.
@@ -148,6 +153,30 @@ if [ -x "$prefix/bin/tapegrad" ]; then
         { check cli-pca-output test -s "$work/pca/metrics.json" || true; }
 else
     skip cli-pca "$prefix/bin/tapegrad is not installed"
+fi
+
+# A user's program: its variant registered, the installed command line on it, the installed data.
+run_user_program() {
+    local out
+    out=$work/$(basename "$(dirname "$1")")-$(basename "$1")
+    LD_LIBRARY_PATH=$libdir "$1" variants | tee "$out.variants" || return 1
+    grep -q '^jitter: ' "$out.variants" || { echo "variants does not list jitter"; return 1; }
+    LD_LIBRARY_PATH=$libdir "$1" train --model jitter --data digits --hidden 8 --latent 2 --epochs 1 --no-figures \
+        --out "$out.run" || return 1
+    grep -q '"variant": "jitter"' "$out.run/metrics.json" || { echo "metrics.json is not jitter's"; return 1; }
+}
+if check user-program-meson-setup meson setup "$work/user-program-build" "$work/user_program" &&
+    check user-program-meson-build ninja -C "$work/user-program-build"; then
+    check user-program-meson-run run_user_program "$work/user-program-build/user_variant" || true
+else
+    skip user-program-meson-run "not built"
+fi
+# shellcheck disable=SC2046  # pkg-config's output is meant to be split into arguments
+if check user-program-g++-build g++ -o "$work/user_variant" "$work/user_program/user_variant.cpp" \
+    $(pkg-config --cflags --libs tapegrad-cli); then
+    check user-program-g++-run run_user_program "$work/user_variant" || true
+else
+    skip user-program-g++-run "not built"
 fi
 
 [ -f "$prefix/share/tapegrad/digits.csv.gz" ] || skip data "$prefix/share/tapegrad/digits.csv.gz is not installed"

@@ -103,6 +103,12 @@ TEST_CASE("the model's seed seeds its noise unless the options give the noise a 
                                                      ->draw()());
     }
     CHECK(make_autoencoder<float>("vanilla", {.sizes = {8, 2}})->noise_source() == nullptr);
+    // The declarations say which variants draw, as the models do (make_autoencoder checks the two agree).
+    for (const VariantInfo& info : variant_infos()) {
+        CAPTURE(info.name);
+        CHECK(info.noise.empty() == (info.name != "denoising" && info.name != "variational"));
+    }
+    CHECK(variant_info("denoising").noise == "the corruption");
 }
 
 TEST_CASE("a model larger than the machine's memory is refused before it is allocated, saying what was asked") {

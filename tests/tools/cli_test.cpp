@@ -24,7 +24,7 @@ TEST_CASE("--help of tapegrad and of each subcommand exits 0 and names its key o
         {"evaluate", {"--checkpoint", "--data", "--test-fraction", "--out"}},
         {"gradcheck",
          {"--model", "--dims", "--input", "--batch", "--fast", "--eps", "--atol", "--rtol", "--json", "model's seed"}},
-        {"grad", {"--checkpoint", "--data", "--batch", "--dtype", "--out", "variational sample"}},
+        {"grad", {"--checkpoint", "--data", "--batch", "--dtype", "--out", "variational: the sample"}},
         {"compare", {"--data", "--latents", "--hidden", "--epochs", "--out"}},
         {"anomaly", {"--data", "--normal", "--percentile", "--latent", "--epochs", "--out"}},
         {"pca", {"--data", "--components", "--out"}},
@@ -303,6 +303,9 @@ TEST_CASE("variants lists each variant's options with type, range, default and m
              "  lambda (number, [0, inf), default 0.0001): weight of the Jacobian penalty",
              "  reports: reconstruction_mse, mean_code_activation, sparsity_kl, weight_decay",
              "  reports: reconstruction, kl, elbo",
+             "  draws: the corruption (from its seed; checkpointed, so that a resumed run draws the same)",
+             "  draws: the sample eps ~ N(0, I) (from its seed; checkpointed, so that a resumed run draws the same)",
+             "Give options as JSON: --model denoising --options '{\"corruption\": \"masking\", \"level\": 0.1}'",
          }) {
         CAPTURE(line);
         CHECK(r.out.find(line) != std::string::npos);

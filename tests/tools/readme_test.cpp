@@ -148,3 +148,24 @@ TEST_CASE("the README's C++ program is examples/engine.cpp, and its output is wh
         }
     }
 }
+
+TEST_CASE("the README's own variant is tests/tools/user_variant.cpp, from its declaration to its end") {
+    std::string readme = read_bytes("README.md");
+    std::vector<Block> blocks = fenced_blocks(readme);
+    std::vector<const Block*> cpp;
+    for (const Block& b : blocks) {
+        if (b.language == "cpp") {
+            cpp.push_back(&b);
+        }
+    }
+    REQUIRE(cpp.size() >= 2);
+    std::string shown;
+    for (const std::string& line : cpp[1]->lines) {
+        shown += line + "\n";
+    }
+    std::string source = read_bytes("tests/tools/user_variant.cpp");
+    REQUIRE(source.find("struct Jitter {") != std::string::npos);
+    CHECK(shown.find("struct Jitter {") != std::string::npos);
+    CHECK(source.size() >= shown.size());
+    CHECK(source.compare(source.size() - shown.size(), shown.size(), shown) == 0);
+}

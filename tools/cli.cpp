@@ -1,5 +1,8 @@
-// tapegrad: train, evaluate, gradcheck, grad, compare, anomaly, pca, variants. Every error is one line
-// and a non-zero exit.
+// The command line: train, evaluate, gradcheck, grad, compare, anomaly, pca, variants, on every
+// registered variant. Every error is one line and a non-zero exit.
+#include "tapegrad/cli.hpp"
+
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -14,14 +17,30 @@
 #include "tapegrad/autodiff/blas.hpp"
 #include "tapegrad/models/factory.hpp"
 
+namespace tapegrad::cli {
+
 namespace {
 
 using namespace tapegrad::tools;
 
-// tapegrad variants: each variant's objective, options and loss terms, from their declarations.
+// `{"corruption": "masking", "level": 0.1}`: a variant's first options at their defaults, as --options
+// takes them.
+std::string example_options(const tapegrad::models::VariantInfo& info) {
+    std::vector<std::string> pairs;
+    for (const auto& o : info.options) {
+        if (!o.default_value.empty() && pairs.size() < 2) {
+            pairs.push_back(fmt::format("\"{}\": {}", o.name, o.default_value));
+        }
+    }
+    return fmt::format("{{{}}}", fmt::join(pairs, ", "));
+}
+
+// <program> variants: each registered variant's objective, options and loss terms, from their
+// declarations.
 Command add_variants(CLI::App&) {
     return [] {
-        for (const auto& info : tapegrad::models::variant_infos()) {
+        std::vector<tapegrad::models::VariantInfo> infos = tapegrad::models::variant_infos();
+        for (const auto& info : infos) {
             fmt::print("{}: {}\n", info.name, info.summary);
             fmt::print("  trains with: {} hidden units, {} code, Adam lr {:g} (unless --activation, --latent-activation, "
                        "--lr say otherwise)\n",
@@ -36,9 +55,15 @@ Command add_variants(CLI::App&) {
             if (!info.terms.empty()) {
                 fmt::print("  reports: {}\n", fmt::join(info.terms, ", "));
             }
+            if (!info.noise.empty()) {
+                fmt::print("  draws: {} (from its seed; checkpointed, so that a resumed run draws the same)\n",
+                           info.noise);
+            }
         }
-        fmt::print("Give options as JSON: --model denoising --options '{{\"corruption\": \"gaussian\", \"level\": "
-                   "0.2}}'\n");
+        auto example = std::find_if(infos.begin(), infos.end(), [](const auto& info) { return !info.options.empty(); });
+        if (example != infos.end()) {
+            fmt::print("Give options as JSON: --model {} --options '{}'\n", example->name, example_options(*example));
+        }
         return 0;
     };
 }
@@ -56,7 +81,7 @@ int usage_error(const CLI::App& app, const CLI::ParseError& e) {
     for (const CLI::App* sub : app.get_subcommands()) {
         verb = " " + sub->get_name();
     }
-    fmt::print(stderr, "tapegrad{}: {} (tapegrad{} --help tells more)\n", verb, what, verb);
+    fmt::print(stderr, "{}{}: {} ({}{} --help tells more)\n", program(), verb, what, program(), verb);
     return e.get_exit_code() != 0 ? e.get_exit_code() : 2;
 }
 
@@ -66,7 +91,10 @@ int main(int argc, char** argv) {
     // Every line reaches a log file when it is printed, not when a 4 KB buffer fills: a run killed or
     // interrupted keeps its log.
     std::setvbuf(stdout, nullptr, _IOLBF, 0);
-    CLI::App app{"tapegrad: autoencoders on a tape-based autodiff engine, checked against finite differences"};
+    set_program(argc > 0 ? argv[0] : nullptr);
+    CLI::App app{fmt::format("{}: autoencoders on a tape-based autodiff engine, checked against finite differences",
+                             program()),
+                 program()};
     app.require_subcommand(1);
     int threads = 1;
     auto add_threads = [&](CLI::App& where) {
@@ -104,10 +132,10 @@ int main(int argc, char** argv) {
     unsigned cores = std::thread::hardware_concurrency();
     if (cores > 0 && static_cast<unsigned>(threads) > cores) {
         fmt::print(stderr,
-                   "tapegrad: warning: --threads {} on a machine with {} cores: the threads take turns on the cores "
+                   "{}: warning: --threads {} on a machine with {} cores: the threads take turns on the cores "
                    "and every product waits for its slowest band, so each step runs slower than with --threads {} "
                    "(4 threads on 2 cores made a Fashion-MNIST epoch 7 to 10 times as long as 2 did)\n",
-                   threads, cores, cores);
+                   program(), threads, cores, cores);
     }
     try {
         for (auto& [sub, run] : commands) {
@@ -117,13 +145,16 @@ int main(int argc, char** argv) {
         }
     } catch (const std::bad_alloc&) {
         std::cout.flush();
-        fmt::print(stderr, "tapegrad: out of memory (std::bad_alloc): the data or the model asked for more than this "
-                           "machine can give\n");
+        fmt::print(stderr, "{}: out of memory (std::bad_alloc): the data or the model asked for more than this "
+                           "machine can give\n",
+                   program());
         return 1;
     } catch (const std::exception& e) {
         std::cout.flush();
-        fmt::print(stderr, "tapegrad: {}\n", e.what());
+        fmt::print(stderr, "{}: {}\n", program(), e.what());
         return 1;
     }
     return 1;
 }
+
+}  // namespace tapegrad::cli
