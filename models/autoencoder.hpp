@@ -84,10 +84,17 @@ public:
     Array<T> reconstruction_error(const Array<T>& x);
 
     const AutoencoderConfig& config() const { return config_; }
-    // "vanilla", "denoising", ...: what a checkpoint records to rebuild the model.
-    virtual std::string variant() const { return "vanilla"; }
+    // "vanilla", "denoising", ...: what a checkpoint records to rebuild the model. make_autoencoder
+    // (factory.hpp) sets it from the registry, with the options it was made with, so that a registered
+    // variant need not say them itself; "vanilla" and "{}" for a model made by hand. A variant may
+    // override both.
+    virtual std::string variant() const { return variant_; }
     // The variant's own options as JSON text ("{}" for vanilla).
-    virtual std::string options_json() const { return "{}"; }
+    virtual std::string options_json() const { return options_; }
+    void set_variant(std::string name, std::string options_json) {
+        variant_ = std::move(name);
+        options_ = std::move(options_json);
+    }
     // The parts of the last loss() (sparse: the mean code activation and its KL against rho; contractive:
     // the Jacobian's squared norm; variational: the KL and the ELBO), for progress lines and metrics.
     // Empty when the loss is the reconstruction's MSE alone. Recorded without allocating.
@@ -109,6 +116,8 @@ private:
     void check_memory(std::size_t encoder_output) const;
 
     AutoencoderConfig config_;
+    std::string variant_ = "vanilla";
+    std::string options_ = "{}";
     nn::Sequential<T>* encoder_ = nullptr;
     nn::Sequential<T>* decoder_ = nullptr;
 };

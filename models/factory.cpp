@@ -476,6 +476,9 @@ std::shared_ptr<Autoencoder<T>> make_autoencoder(const std::string& variant, con
     } else {
         model = e.make_double(config, options);
     }
+    if (model != nullptr) {
+        model->set_variant(e.info.name, options.dump());
+    }
     check_made(e, model.get());
     return model;
 }

@@ -7,7 +7,9 @@
 #include "commands.hpp"
 #include "common.hpp"
 #include "report.hpp"
+#include "tapegrad/autodiff/audit.hpp"
 #include "tapegrad/autodiff/gradcheck.hpp"
+#include "tapegrad/autodiff/tape.hpp"
 #include "run.hpp"
 #include "tapegrad/models/factory.hpp"
 #include "tapegrad/nn/data.hpp"
@@ -31,6 +33,7 @@ struct GradcheckArgs {
     std::size_t input = 64;
     std::size_t batch = 8;
     GradcheckOptions check;
+    bool audit = false;
     std::string json;
 };
 
@@ -52,11 +55,17 @@ int run_gradcheck(const GradcheckArgs& args) {
     GradcheckOptions options = args.check;
     options.log = &std::cout;
     GradcheckReport report = gradcheck([&] { return model->loss(x); }, params, options);
+    // A failed check has audited the tape already; --audit asks for it when the check passed too.
+    if (args.audit && !report.audit) {
+        report.audit = audit(model->loss(x), params,
+                             {.eps = options.eps, .atol = options.atol, .rtol = options.rtol, .log = &std::cout});
+        clear_tape<double>();
+    }
     fmt::print("{}", report.str());
     if (!args.json.empty()) {
         report.write_json(args.json);
     }
-    return report.passed ? 0 : 1;
+    return report.passed && (!report.audit || report.audit->passed) ? 0 : 1;
 }
 
 struct GradArgs {
@@ -129,6 +138,9 @@ Command add_gradcheck(CLI::App& app) {
     app.add_option("--eps", args->check.eps, "finite-difference step")->check(positive)->capture_default_str();
     app.add_option("--atol", args->check.atol, "absolute tolerance")->check(non_negative)->capture_default_str();
     app.add_option("--rtol", args->check.rtol, "relative tolerance")->check(non_negative)->capture_default_str();
+    app.add_flag("--audit", args->audit,
+                 "also audit the tape: check each op's backward alone, in tape order, and name the first that is "
+                 "wrong (a failed check does this by itself)");
     app.add_option("--json", args->json, "write the report as JSON to this file");
     app.footer(fmt::format("The loss's noise ({}) is drawn from the model's seed and is the same at every "
                            "evaluation.",

@@ -227,3 +227,69 @@ TEST_CASE("the plain tapegrad refuses the user's checkpoint, naming the variant 
     CHECK(read_bytes(checkpoint) == before);
     CHECK_FALSE(fs::exists(dir / "grad.npz"));
 }
+
+// examples/k_sparse.cpp: a k-sparse autoencoder in 40 lines, its op (top_k) included, through the same verbs.
+TEST_CASE("the k-sparse example trains, resumes bit for bit, evaluates, and passes gradcheck and the audit") {
+    TempDir dir("tapegrad_registry_test");
+    auto k_sparse = [&](std::vector<std::string> args) { return run_program(TAPEGRAD_K_SPARSE, args, dir); };
+    auto args = [](const std::string& out, int epochs) {
+        std::vector<std::string> a = train_args(out, "k-sparse", epochs);
+        a.insert(a.end(), {"--options", R"({"k": 3})", "--no-figures"});
+        return a;
+    };
+    Run variants = k_sparse({"variants"});
+    check_ok(variants);
+    CHECK(variants.out.find("\nk-sparse: MSE of the reconstruction from the k largest code units\n") !=
+          std::string::npos);
+    CHECK(variants.out.find("  k (integer, [1, 2^64), default 4): code units kept per sample\n") != std::string::npos);
+
+    std::string whole = dir / "whole";
+    Run trained = k_sparse(args(whole, 4));
+    check_ok(trained);
+    std::string checkpoint = whole + "/checkpoint.npz";
+    json config = json::parse(tapegrad::nn::read_checkpoint_config(checkpoint));
+    CHECK(config["model"]["variant"] == "k-sparse");
+    CHECK(config["model"]["options"] == json{{"k", 3}});
+    std::string part = dir / "part";
+    check_ok(k_sparse(args(part, 2)));
+    check_ok(k_sparse({"train", "--resume", part + "/checkpoint.npz", "--epochs", "4"}));
+    CHECK(history_without_seconds(part + "/history.csv") == history_without_seconds(whole + "/history.csv"));
+    Run evaluate = k_sparse({"evaluate", "--checkpoint", checkpoint});
+    check_ok(evaluate);
+    CHECK(test_line(evaluate).text == test_line(trained).text);
+
+    // At most k of each row's code units are non-zero: the op runs inside the model's encode.
+    std::string grads = dir / "grad.npz";
+    check_ok(k_sparse({"grad", "--checkpoint", checkpoint, "--batch", "8", "--dtype", "float64", "--out", grads}));
+
+    Run check = k_sparse({"gradcheck", "--model", "k-sparse", "--options", R"({"k": 3})", "--dims", "16,8,6",
+                          "--batch", "4", "--audit"});
+    check_ok(check);
+    CHECK(check.line_starting("gradcheck passed: 8 inputs").size() > 0);
+    CHECK(check.line_starting("audit passed: the backward of each of 6 tape entries agrees").size() > 0);
+    CHECK(check.out.find("    #2 top_k -> (4, 6)  ok\n") != std::string::npos);
+
+    // A k above the code's size is the op's shape error, one line.
+    check_one_line_error(k_sparse({"gradcheck", "--model", "k-sparse", "--options", R"({"k": 7})", "--dims", "16,8,6"}),
+                         "k_sparse: ", {"top_k: k = 7 for (8, 6)"});
+}
+
+TEST_CASE("the k-sparse example with its op's backward broken: gradcheck fails and the audit names top_k") {
+    TempDir dir("tapegrad_registry_test");
+    Run check = run_program("/usr/bin/env", {"TOPK_BREAK=1", TAPEGRAD_K_SPARSE, "gradcheck", "--model", "k-sparse",
+                                             "--options", R"({"k": 3})", "--dims", "16,8,6", "--batch", "4",
+                                             "--json", dir / "report.json"},
+                            dir);
+    CHECK(check.status == 1);
+    CHECK(check.line_starting("gradcheck failed: ").size() > 0);
+    CHECK(check.line_starting("audit failed: 1 of 6 tape entries disagree").size() > 0);
+    CHECK(check.line_starting("  first wrong: #2 top_k -> (4, 6)") == "  first wrong: #2 top_k -> (4, 6)");
+    CHECK(check.out.find("    input 0 (computed from \"encoder.2.bias\", \"encoder.2.weight\") (4, 6)  worst [") !=
+          std::string::npos);
+    json report = read_json(dir / "report.json");
+    CHECK(report["audit"]["first_failure"] == 2);
+    CHECK(report["audit"]["entries"][2]["op"] == "top_k");
+    for (std::size_t i : {0, 1, 3, 4, 5}) {
+        CHECK(report["audit"]["entries"][i]["passed"] == true);
+    }
+}
