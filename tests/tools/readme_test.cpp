@@ -169,3 +169,47 @@ TEST_CASE("the README's own variant is tests/tools/user_variant.cpp, from its de
     CHECK(source.size() >= shown.size());
     CHECK(source.compare(source.size() - shown.size(), shown.size(), shown) == 0);
 }
+
+TEST_CASE("the README's k-sparse autoencoder is examples/k_sparse.cpp, and its broken check prints what is shown") {
+    std::string readme = read_bytes("README.md");
+    std::vector<Block> blocks = fenced_blocks(readme);
+    auto program = std::find_if(blocks.begin(), blocks.end(), [](const Block& b) {
+        return b.language == "cpp" && !b.lines.empty() && b.lines.back() == "}" &&
+               std::find(b.lines.begin(), b.lines.end(), "struct TopK {  // each row's k largest values kept, the "
+                                                         "others 0; dy passes where a value was kept") != b.lines.end();
+    });
+    REQUIRE(program != blocks.end());
+    std::string shown;
+    for (const std::string& line : program->lines) {
+        shown += line + "\n";
+    }
+    std::string source = read_bytes("examples/k_sparse.cpp");
+    CHECK(shown == source.substr(source.find("#include")));
+    // The 40 lines: neither comments nor blank lines counted.
+    std::size_t code = 0;
+    for (const std::string& line : lines_of(source)) {
+        std::size_t first = line.find_first_not_of(' ');
+        code += first != std::string::npos && line.compare(first, 2, "//") != 0;
+    }
+    CHECK(code <= 40);
+
+    auto output = std::find_if(blocks.begin(), blocks.end(), [](const Block& b) {
+        return !b.lines.empty() && b.lines[0].rfind("Autoencoder[k-sparse]", 0) == 0;
+    });
+    REQUIRE(output != blocks.end());
+    TempDir dir("tapegrad_readme_test");
+    Run r = run_program("/usr/bin/env", {"TOPK_BREAK=1", build_root() + "/examples/k_sparse", "gradcheck", "--model",
+                                         "k-sparse", "--dims", "64,16,8"},
+                        dir);
+    CHECK(r.status == 1);
+    auto seconds = std::regex("evaluations, [0-9.e+-]+ s;");
+    auto rounding = std::regex("worst \\[[0-9, ]*\\]  analytic .*  ok$");
+    auto same = [&](const std::string& line) {
+        return std::regex_replace(std::regex_replace(line, seconds, ""), rounding, "worst ...  ok");
+    };
+    std::vector<std::string> printed = lines_of(r.out);
+    REQUIRE(printed.size() == output->lines.size());
+    for (std::size_t i = 0; i < printed.size(); ++i) {
+        CHECK(same(printed[i]) == same(output->lines[i]));
+    }
+}
