@@ -2,8 +2,7 @@
 //
 // Every message names the format and the file as the user gave it, then what is wrong, then the
 // numbers: `npy data.npy: truncated: expected 4096 bytes of data, found 100`.
-// Defined beside their first users: throw_file_error and read_file in nn/io/idx.cpp, write_file_atomically
-// and remove_stale_temporaries in nn/io/npz.cpp.
+// Defined in nn/io/file.cpp.
 #pragma once
 
 #include <cstddef>

@@ -12,51 +12,6 @@
 
 namespace tapegrad::nn {
 
-// ---------------------------------------------------------------------------------------------------
-// Reading files, plain or gzip (declared in file.hpp, used by every reader but npy)
-
-namespace detail {
-
-void throw_file_error(std::string message) { throw FileError(std::move(message)); }
-
-std::string read_file(const std::string& path, std::string_view what) {
-    // gzopen reads a file without gzip's magic bytes as it is ("transparent" mode), so one loop serves both.
-    errno = 0;
-    gzFile file = gzopen(path.c_str(), "rb");
-    if (file == nullptr) {
-        throw_file_error(fmt::format("{}: cannot open: {}", what, errno != 0 ? std::strerror(errno) : "out of memory"));
-    }
-    std::unique_ptr<gzFile_s, int (*)(gzFile)> guard(file, gzclose);
-    gzbuffer(file, 1 << 17);
-    std::string bytes;
-    for (;;) {
-        std::size_t old = bytes.size();
-        std::size_t chunk = next_read_size(old);
-        bytes.resize(old + chunk);
-        errno = 0;
-        int n = gzread(file, bytes.data() + old, static_cast<unsigned>(chunk));
-        bytes.resize(old + static_cast<std::size_t>(std::max(n, 0)));
-        int err = Z_OK;
-        gzerror(file, &err);
-        if (err == Z_ERRNO) {
-            throw_file_error(fmt::format("{}: cannot read: {}", what, std::strerror(errno)));
-        }
-        if (err == Z_BUF_ERROR) {
-            throw_file_error(fmt::format("{}: truncated gzip stream: unexpected end of file", what));
-        }
-        if (err != Z_OK) {
-            // gzerror's own message starts with the path; ours names the file once, in `what`.
-            throw_file_error(
-                fmt::format("{}: damaged gzip stream: {}", what, err == Z_DATA_ERROR ? "corrupt data" : "zlib error"));
-        }
-        if (n <= 0) {
-            break;
-        }
-    }
-    return bytes;
-}
-
-}  // namespace detail
 
 // ---------------------------------------------------------------------------------------------------
 // IDX
