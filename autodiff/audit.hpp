@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "tapegrad/autodiff/input_check.hpp"
 #include "tapegrad/autodiff/var.hpp"
 
 namespace tapegrad {
@@ -37,22 +38,12 @@ struct AuditOptions {
     std::ostream* log = nullptr;  // when set, the cost before the audit starts
 };
 
-struct AuditInput {
-    std::size_t k = 0;     // which input of the op
-    std::string name;      // a parameter's full name, or empty for a computed value
-    std::string source;    // for a computed value: the parameters it was computed from, "" if none
-    Shape shape;
-    bool passed = true;
-    std::size_t checked = 0;  // elements compared
-    std::size_t failed = 0;
-    std::size_t kinks = 0;
-    std::vector<std::size_t> worst;  // index of the worst element
-    double analytic = 0;
-    double numeric = 0;
-    double max_abs_error = 0;
-    double max_rel_error = 0;
+// One input of an entry: name is a parameter's full name, or empty for a computed value.
+struct AuditInput : InputCheck {
+    std::size_t k = 0;   // which input of the op
+    std::string source;  // for a computed value: the parameters it was computed from, "" if none
 
-    std::string label() const;  // "encoder.0.weight" or "input 0, computed from "encoder.0.weight", ..."
+    std::string label() const;  // "encoder.0.weight" or "input 0 (computed from "encoder.0.weight", ...)"
 };
 
 struct AuditEntry {

@@ -11,6 +11,7 @@
 #include <fmt/ostream.h>
 #include <nlohmann/json.hpp>
 
+#include "comparison.hpp"
 #include "op_impl.hpp"
 #include "tapegrad/autodiff/ops.hpp"
 #include "tapegrad/autodiff/tape.hpp"
@@ -25,14 +26,6 @@ double seconds_since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-std::vector<std::size_t> unravel(const Shape& shape, std::size_t flat) {
-    std::vector<std::size_t> index(shape.size());
-    for (std::size_t d = shape.size(); d-- > 0;) {
-        index[d] = flat % shape[d];
-        flat /= shape[d];
-    }
-    return index;
-}
 
 class Checker {
 public:
@@ -168,39 +161,7 @@ private:
         return (plus - minus) / (2 * options_.eps);
     }
 
-    // Folds one comparison into the input's check.
-    void compare(InputCheck& check, double a, double n, const std::string& kink, std::vector<std::size_t> where) {
-        ++check.checked;
-        double err = std::abs(a - n);
-        bool ok = err <= options_.atol + options_.rtol * std::abs(n);
-        if (!ok && !kink.empty()) {
-            if (check.kinks++ == 0) {
-                check.kink_op = kink;
-            }
-            return;
-        }
-        double scale = std::max(std::abs(a), std::abs(n));
-        double rel = scale > 0 ? err / scale : 0;
-        double badness = err / (options_.atol + options_.rtol * std::abs(n));
-        // Ties in badness (all infinite when both tolerances are 0) go to the larger error.
-        if (check.checked == 1 || badness > worst_badness_ || (badness == worst_badness_ && err > worst_error_)) {
-            worst_badness_ = badness;
-            worst_error_ = err;
-            check.worst = std::move(where);
-            check.analytic = a;
-            check.numeric = n;
-        }
-        check.max_abs_error = std::max(check.max_abs_error, err);
-        check.max_rel_error = std::max(check.max_rel_error, rel);
-        if (!ok) {
-            ++check.failed;
-            check.passed = false;
-        }
-    }
-
     InputCheck start_check(std::size_t k) {
-        worst_badness_ = -1;
-        worst_error_ = -1;
         InputCheck check;
         check.name = name(k);
         check.shape = inputs_[k].shape();
@@ -209,6 +170,7 @@ private:
 
     InputCheck check_elements(std::size_t k, const Array<double>& analytic) {
         InputCheck check = start_check(k);
+        detail::Comparison compare(check, options_.atol, options_.rtol);
         Var<double> input = inputs_[k];
         std::string kink;
         for (std::size_t i = 0; i < input.size(); ++i) {
@@ -216,13 +178,14 @@ private:
             double saved = *x;
             double n = central([&](double step) { *x += step; }, kink);
             *x = saved;
-            compare(check, analytic.data()[i], n, kink, unravel(check.shape, i));
+            compare.add(analytic.data()[i], n, kink, detail::unravel(check.shape, i));
         }
         return check;
     }
 
     InputCheck check_directions(std::size_t k, const Array<double>& analytic, std::mt19937_64& rng) {
         InputCheck check = start_check(k);
+        detail::Comparison compare(check, options_.atol, options_.rtol);
         Var<double> input = inputs_[k];
         std::normal_distribution<double> normal;
         std::string kink;
@@ -249,7 +212,7 @@ private:
                 },
                 kink);
             input.mutable_value() = saved;
-            compare(check, a, n, kink, {static_cast<std::size_t>(d)});
+            compare.add(a, n, kink, {static_cast<std::size_t>(d)});
         }
         return check;
     }
@@ -261,8 +224,6 @@ private:
     Clock::time_point start_;
     Clock::time_point last_log_;
     std::size_t evaluations_ = 0;
-    double worst_badness_ = -1;
-    double worst_error_ = -1;
     bool record_numeric_ = false;
     std::vector<detail::KinkNote> plus_kinks_;
     std::vector<detail::KinkNote> minus_kinks_;
@@ -329,18 +290,7 @@ std::string GradcheckReport::json() const {
     j["audit"] = audit ? nlohmann::json::parse(audit->json()) : nlohmann::json();
     j["inputs"] = nlohmann::json::array();
     for (const InputCheck& c : inputs) {
-        j["inputs"].push_back({{"name", c.name},
-                               {"shape", std::vector<std::size_t>(c.shape.begin(), c.shape.end())},
-                               {"passed", c.passed},
-                               {"checked", c.checked},
-                               {"failed", c.failed},
-                               {"kinks", c.kinks},
-                               {"kink_op", c.kink_op},
-                               {"worst", c.worst},
-                               {"analytic", c.analytic},
-                               {"numeric", c.numeric},
-                               {"max_abs_error", c.max_abs_error},
-                               {"max_rel_error", c.max_rel_error}});
+        j["inputs"].push_back(detail::to_json(c));
     }
     return j.dump(2);
 }

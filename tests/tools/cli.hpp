@@ -4,7 +4,9 @@
 // clear line and a non-zero exit, never an abort.
 #pragma once
 
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <atomic>
@@ -16,6 +18,7 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -100,6 +103,41 @@ inline Run run_program(const std::string& program, const std::vector<std::string
     r.out = read_bytes(out);
     r.err = read_bytes(err);
     return r;
+}
+
+// A program started in the background, its stdout and stderr sent to the files given: for tests that
+// watch a run as it goes and stop it.
+inline pid_t start_program(const std::string& program, const std::vector<std::string>& args, const std::string& out,
+                           const std::string& err) {
+    std::string command = "exec";
+    append_quoted(command, program);
+    for (const auto& a : args) {
+        append_quoted(command, a);
+    }
+    command += " >";
+    append_quoted(command, out);
+    command += " 2>";
+    append_quoted(command, err);
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    return pid;
+}
+
+// Once `file` exists (waiting at most 30 s), Ctrl-C to the program; its exit status once it has exited.
+inline int interrupt_once_written(pid_t pid, const std::string& file) {
+    for (int i = 0; i < 3000 && !fs::exists(file); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    REQUIRE(fs::exists(file));
+    ::kill(pid, SIGINT);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    REQUIRE(WIFEXITED(status));
+    return WEXITSTATUS(status);
 }
 
 inline Run run_cli(const std::vector<std::string>& args, const TempDir& dir) {

@@ -168,32 +168,11 @@ TEST_CASE("train --resume of the user's variant goes on bit for bit, its noise i
         std::string stopped = dir / "stopped";
         std::vector<std::string> long_run = jitter_args(stopped, 10000000);
         long_run.insert(long_run.end(), {"--checkpoint-every", "2", "--log-every", "1000"});
-        std::string command = "exec";
-        append_quoted(command, TAPEGRAD_USER_CLI);
-        for (const auto& a : long_run) {
-            append_quoted(command, a);
-        }
-        command += " >";
-        append_quoted(command, dir / "log");
-        command += " 2>";
-        append_quoted(command, dir / "err");
-        pid_t pid = ::fork();
-        REQUIRE(pid >= 0);
-        if (pid == 0) {
-            ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
-            ::_exit(127);
-        }
-        for (int i = 0; i < 3000 && !fs::exists(stopped + "/checkpoint.npz"); ++i) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        }
-        REQUIRE(fs::exists(stopped + "/checkpoint.npz"));
-        ::kill(pid, SIGINT);
-        int status = 0;
-        ::waitpid(pid, &status, 0);
+        pid_t pid = start_program(TAPEGRAD_USER_CLI, long_run, dir / "log", dir / "err");
+        int status = interrupt_once_written(pid, stopped + "/checkpoint.npz");
         std::string err = read_bytes(dir / "err");
         CAPTURE(err);
-        REQUIRE(WIFEXITED(status));
-        CHECK(WEXITSTATUS(status) == 130);
+        CHECK(status == 130);
         // The way on names the program that knows the variant.
         static const std::regex said("^user_variant: interrupted: .*after epoch ([0-9]+); continue with: user_variant "
                                      "train --resume .*/stopped/checkpoint.npz\n$");

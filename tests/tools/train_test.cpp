@@ -309,21 +309,7 @@ TEST_CASE("the log reaches a file line by line; Ctrl-C stops, names the last che
     // A run long enough to be stopped in the middle: each epoch's line reaches the file when printed.
     std::vector<std::string> args = toy_args(toy, out, 10000000);
     args.insert(args.end(), {"--checkpoint-every", "100"});
-    std::string command = "exec";
-    append_quoted(command, TAPEGRAD_CLI);
-    for (const auto& a : args) {
-        append_quoted(command, a);
-    }
-    command += " >";
-    command += tapegrad::test::shell_quoted(log);
-    command += " 2>";
-    command += tapegrad::test::shell_quoted(dir / "err");
-    pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
-        ::_exit(127);
-    }
+    pid_t pid = start_program(TAPEGRAD_CLI, args, log, dir / "err");
     // Block buffering kept the file empty until 4 KB had gathered: the first epoch's line never came.
     bool line = false;
     for (int i = 0; i < 3000 && !line; ++i) {
@@ -332,17 +318,10 @@ TEST_CASE("the log reaches a file line by line; Ctrl-C stops, names the last che
     }
     CHECK(line);
     // Once a checkpoint is there, Ctrl-C.
-    for (int i = 0; i < 3000 && !fs::exists(out + "/checkpoint.npz"); ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    REQUIRE(fs::exists(out + "/checkpoint.npz"));
-    ::kill(pid, SIGINT);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
+    int status = interrupt_once_written(pid, out + "/checkpoint.npz");
     std::string err = read_bytes(dir / "err");
     CAPTURE(err);
-    REQUIRE(WIFEXITED(status));
-    CHECK(WEXITSTATUS(status) == 130);
+    CHECK(status == 130);
     static const std::regex said(
         "^tapegrad: interrupted: trainer: stopped in epoch [0-9]+/10000000 after batch 0 of 1; the last checkpoint is "
         ".*/run/checkpoint.npz, after epoch ([0-9]+); continue with: tapegrad train --resume .*/run/checkpoint.npz\n$");
