@@ -122,13 +122,12 @@ Var<T> run_forward(const Call<T>& c) {
     if constexpr (requires { { Op::forward(c) } -> std::same_as<Var<T>>; }) {
         return Op::forward(c);
     } else {
-        Shape shape;
+        Var<T> out;
         if constexpr (requires { Op::shape(c); }) {
-            shape = Op::shape(c);
+            out = empty<T>(Op::shape(c));
         } else {
-            shape = c.shape(0);
+            out = empty<T>(c.shape(0));
         }
-        Var<T> out = empty<T>(shape);
         Op::forward(c, out.mutable_value());
         return out;
     }
