@@ -11,10 +11,11 @@
 namespace tapegrad::models {
 
 struct VariationalOptions {
-    // "mse": a unit-variance Gaussian decoder up to constants, sum of squared errors; "bce": a
-    // Bernoulli decoder, for outputs through a sigmoid and data in [0, 1].
-    // mse, bce (binary cross-entropy: a sigmoid output and data in [0, 1]), or auto: bce where the output
-    // is a sigmoid, mse otherwise. With mse the code of a 64-32 model on the digits collapsed to half its
+    // The decoder's negative log-likelihood per sample, up to constants: "bce", a Bernoulli decoder
+    // (binary cross-entropy summed over features: a sigmoid output and data in [0, 1]); "mse", the sum of
+    // squared errors over features, a Gaussian decoder of variance 1/2 (Kingma and Welling's unit variance
+    // would be half that sum: this one weighs the reconstruction twice as much against the KL); or
+    // "auto": bce where the output is a sigmoid, mse otherwise. With mse the code of a 64-32 model on the digits collapsed to half its
     // units and the mean image; bce kept 31 of 32. The model reports the reconstruction it resolved.
     std::string reconstruction = "auto";
     std::uint64_t seed = 0;
