@@ -234,3 +234,45 @@ TEST_CASE("the audit refuses a loss that is not on the tape, and one that depend
     CHECK_THROWS_AS(audit(loss, {w}), ValueError);
     CHECK_THROWS_AS(audit(w, {w}), ValueError);
 }
+
+namespace {
+
+// A user op with a fused backward: the loop when nothing records, the formula in ops otherwise.
+struct FusedCube : Cube {
+    static constexpr std::string_view name = "fused_cube";
+    static inline int fused_calls = 0;
+    template <class T>
+    static void fast_backward(Grads<T>& g) {
+        ++fused_calls;
+        Var<T> dx = g.dy().detach();
+        const T* x = g.in(0).value().data();
+        for (std::size_t i = 0; i < dx.size(); ++i) {
+            dx.mutable_value().data()[i] *= T(3) * x[i] * x[i];
+        }
+        g.add(0, dx);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("a user op's fast_backward runs when nothing records, its backward in ops under create_graph") {
+    Var<double> x = Var<double>::parameter(Array<double>{0.5, -1.5, 2.0}, "x");
+    std::vector<Var<double>> inputs{x};
+    FusedCube::fused_calls = 0;
+    Var<double> fast = grad(sum(apply<FusedCube>({x})), std::span<const Var<double>>(inputs))[0];
+    CHECK(FusedCube::fused_calls == 1);
+    Var<double> composed =
+        grad(sum(apply<FusedCube>({x})), std::span<const Var<double>>(inputs), {.create_graph = true})[0];
+    CHECK(FusedCube::fused_calls == 1);  // the formula in ops, recorded
+    CHECK(composed.requires_grad());
+    for (std::size_t i = 0; i < 3; ++i) {
+        CHECK(fast.value()(i) == composed.value()(i));
+        CHECK(fast.value()(i) == 3 * x.value()(i) * x.value()(i));
+    }
+    // And the second derivative through the recorded formula: 6 x.
+    Var<double> second = grad(sum(composed), std::span<const Var<double>>(inputs))[0];
+    CHECK(second.value()(1) == doctest::Approx(-9.0));
+    CHECK(gradgradcheck([&] { return sum(apply<FusedCube>({x})); }, {x}));
+    CHECK(audit(sum(apply<FusedCube>({x})), {x}).passed);
+    clear_tape<double>();
+}
