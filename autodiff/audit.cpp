@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <fstream>
 #include <numeric>
 #include <ostream>
 #include <random>
@@ -36,7 +35,8 @@ struct Plan {
 };
 
 Plan plan(const Var<double>& loss, std::span<const Var<double>> params) {
-    if (!loss.defined() || loss.is_leaf() || detail::entries_of(loss).empty()) {
+    auto entries = loss.defined() ? detail::entries_of(loss) : decltype(detail::entries_of(loss)){};
+    if (entries.empty()) {
         detail::throw_value_error(
             "audit: the loss is not on the tape (a leaf, computed under no_grad, or already swept by a backward "
             "without retain_graph): compute it again before the audit");
@@ -46,7 +46,7 @@ Plan plan(const Var<double>& loss, std::span<const Var<double>> params) {
         carries.insert(p.node());
     }
     Plan result;
-    for (auto [position, e] : detail::entries_of(loss)) {
+    for (auto [position, e] : entries) {
         std::vector<std::size_t> inputs;
         for (std::size_t k = 0; k < e->in.size(); ++k) {
             if (carries.contains(e->in[k].node())) {
@@ -76,14 +76,14 @@ std::string module_of(const std::string& name) {
     return dot == std::string::npos ? std::string() : name.substr(0, dot);
 }
 
-std::vector<detail::KinkNote> forward_watched(const Entry& e, const Call<double>& call, Array<double>& out) {
-    std::vector<detail::KinkNote> kinks;
+// The op's forward, unrecorded, with the kinks it passed noted into `kinks`.
+Var<double> forward_watched(const Entry& e, const Call<double>& call, std::vector<detail::KinkNote>& kinks) {
+    kinks.clear();
     detail::kink_log = &kinks;
     struct Reset {
         ~Reset() { detail::kink_log = nullptr; }
     } reset;
-    out = e.op->forward(call).value();
-    return kinks;
+    return e.op->forward(call);
 }
 
 // The op of the first kink that the two evaluations fell on different sides of, or "".
@@ -129,8 +129,8 @@ AuditEntry check_entry(std::size_t position, const Entry& e, std::span<const std
     }
     NoGrad off;
     std::vector<std::string> modules;
-    Array<double> plus;
-    Array<double> minus;
+    std::vector<detail::KinkNote> plus_kinks;
+    std::vector<detail::KinkNote> minus_kinks;
     for (std::size_t c = 0; c < checked_inputs.size(); ++c) {
         std::size_t k = checked_inputs[c];
         const Var<double>& source = e.in[k];
@@ -157,14 +157,16 @@ AuditEntry check_entry(std::size_t position, const Entry& e, std::span<const std
         for (std::size_t i : elements) {
             double saved = x[i];
             x[i] = saved + options.eps;
-            auto plus_kinks = forward_watched(e, call, plus);
+            Var<double> plus = forward_watched(e, call, plus_kinks);
             x[i] = saved - options.eps;
-            auto minus_kinks = forward_watched(e, call, minus);
+            Var<double> minus = forward_watched(e, call, minus_kinks);
             x[i] = saved;
             evaluations += 2;
+            const double* p = plus.value().data();
+            const double* m = minus.value().data();
             double numeric = 0;
             for (std::size_t j = 0; j < u.size(); ++j) {
-                numeric += u.data()[j] * (plus.data()[j] - minus.data()[j]);
+                numeric += u.data()[j] * (p[j] - m[j]);
             }
             compare.add(a[i], numeric / (2 * options.eps), straddled(plus_kinks, minus_kinks),
                         detail::unravel(in.shape, i));
@@ -271,18 +273,13 @@ std::string AuditReport::json() const {
     return j.dump(2);
 }
 
-void AuditReport::write_json(const std::string& path) const {
-    std::ofstream out(path);
-    out << json() << "\n";
-    if (!out) {
-        detail::throw_value_error(fmt::format("audit: cannot write {}", path));
-    }
-}
+void AuditReport::write_json(const std::string& path) const { detail::write_report(path, json(), "audit"); }
 
 std::ostream& operator<<(std::ostream& os, const AuditReport& report) { return os << report.str(); }
 
-std::size_t audit_cost(const Var<double>& loss, std::span<const Var<double>> params, const AuditOptions& options) {
-    Plan p = plan(loss, params);
+namespace {
+
+std::size_t cost(const Plan& p, const AuditOptions& options) {
     std::size_t evaluations = 0;
     for (std::size_t n = 0; n < p.entries.size(); ++n) {
         for (std::size_t k : p.inputs[n]) {
@@ -290,6 +287,12 @@ std::size_t audit_cost(const Var<double>& loss, std::span<const Var<double>> par
         }
     }
     return evaluations;
+}
+
+}  // namespace
+
+std::size_t audit_cost(const Var<double>& loss, std::span<const Var<double>> params, const AuditOptions& options) {
+    return cost(plan(loss, params), options);
 }
 
 AuditReport audit(const Var<double>& loss, std::span<const Var<double>> params, const AuditOptions& options) {
@@ -303,7 +306,7 @@ AuditReport audit(const Var<double>& loss, std::span<const Var<double>> params, 
     Plan p = plan(loss, params);
     if (options.log != nullptr) {
         fmt::print(*options.log, "audit: {} tape entries, {} single-op evaluations\n", p.entries.size(),
-                   audit_cost(loss, params, options));
+                   cost(p, options));
     }
     AuditReport report;
     report.eps = options.eps;

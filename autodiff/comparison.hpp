@@ -4,11 +4,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "tapegrad/autodiff/error.hpp"
 #include "tapegrad/autodiff/input_check.hpp"
 
 namespace tapegrad::detail {
@@ -21,6 +24,15 @@ inline std::vector<std::size_t> unravel(const Shape& shape, std::size_t flat) {
         flat /= shape[d];
     }
     return index;
+}
+
+// A report's JSON text into a file; a ValueError naming the check and the file when it cannot.
+inline void write_report(const std::string& path, const std::string& json, std::string_view check) {
+    std::ofstream out(path);
+    out << json << "\n";
+    if (!out) {
+        throw_value_error(std::string(check) + ": cannot write " + path);
+    }
 }
 
 // An input's check as its report's JSON writes it.

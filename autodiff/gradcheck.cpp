@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <fstream>
 #include <ostream>
 #include <random>
 
@@ -295,13 +294,7 @@ std::string GradcheckReport::json() const {
     return j.dump(2);
 }
 
-void GradcheckReport::write_json(const std::string& path) const {
-    std::ofstream out(path);
-    out << json() << "\n";
-    if (!out) {
-        detail::throw_value_error(fmt::format("{}: cannot write {}", check, path));
-    }
-}
+void GradcheckReport::write_json(const std::string& path) const { detail::write_report(path, json(), check); }
 
 std::ostream& operator<<(std::ostream& os, const GradcheckReport& report) { return os << report.str(); }
 
@@ -321,7 +314,6 @@ GradcheckReport gradcheck(const ScalarFunction& f, std::span<const Var<double>> 
         if (!loss.is_leaf()) {  // a function that records nothing has no tape to audit
             report.audit = audit(loss, inputs, {.eps = options.eps, .atol = options.atol, .rtol = options.rtol,
                                                 .seed = options.seed, .log = options.log});
-            clear_tape<double>();
         }
     }
     return report;

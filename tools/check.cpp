@@ -9,7 +9,6 @@
 #include "report.hpp"
 #include "tapegrad/autodiff/audit.hpp"
 #include "tapegrad/autodiff/gradcheck.hpp"
-#include "tapegrad/autodiff/tape.hpp"
 #include "run.hpp"
 #include "tapegrad/models/factory.hpp"
 #include "tapegrad/nn/data.hpp"
@@ -59,7 +58,6 @@ int run_gradcheck(const GradcheckArgs& args) {
     if (args.audit && !report.audit) {
         report.audit = audit(model->loss(x), params,
                              {.eps = options.eps, .atol = options.atol, .rtol = options.rtol, .log = &std::cout});
-        clear_tape<double>();
     }
     fmt::print("{}", report.str());
     if (!args.json.empty()) {
