@@ -1,7 +1,5 @@
 // A k-sparse autoencoder (Makhzani and Frey 2013) written outside the library: its own op, its variant
-// registered by name with its option declared once, and tapegrad's command line on it. With TOPK_BREAK
-// set in the environment the op's backward is wrong on purpose (by 1%), for gradcheck to fail and the
-// tape audit to name top_k.
+// registered by name with its option declared once, and tapegrad's command line on it.
 #include <nlohmann/json.hpp>
 #include <tapegrad/autodiff/op.hpp>
 #include <tapegrad/cli.hpp>
@@ -11,22 +9,21 @@ using namespace tapegrad;
 struct TopK {  // each row's k largest values kept, the others 0; dy passes where a value was kept
     static constexpr std::string_view name = "top_k";
     static constexpr int arity = 1;
-    template <class T> static Shape shape(const Call<T>& c) {
-        if (c.in(0).ndim() == 2 && std::size_t(c.attrs().i) <= c.shape(0)[1]) return c.shape(0);
-        throw ShapeError("top_k: k = " + std::to_string(c.attrs().i) + " for " + to_string(c.shape(0)));
-    }
-    template <class T> static void forward(const Call<T>& c, Array<T>& out) {
+    template <class T> static void forward(const Call<T>& c, Array<T>& out) {  // out: input 0's shape
+        if (c.in(0).ndim() != 2 || std::size_t(c.attrs().i) > c.shape(0)[1])
+            throw ShapeError("top_k: k = " + std::to_string(c.attrs().i) + " for " + to_string(c.shape(0)));
         out = c.value(0);
-        for (std::size_t r = 0, n = c.shape(0)[1], k = std::size_t(c.attrs().i); r * n < out.size(); ++r) {
-            std::vector<T> v(out.data() + r * n, out.data() + (r + 1) * n);
-            std::nth_element(v.begin(), v.begin() + long(k - 1), v.end(), std::greater<T>());
-            std::replace_if(out.data() + r * n, out.data() + (r + 1) * n, [&](T x) { return x < v[k - 1]; }, T(0));
+        std::vector<T> v(c.shape(0)[1]);  // a row, its k-th largest value at kth
+        auto kth = v.begin() + (c.attrs().i - 1);
+        for (T* row = out.data(); row != out.data() + out.size(); row += v.size()) {
+            std::nth_element(v.begin(), kth, std::copy(row, row + v.size(), v.begin()), std::greater<T>());
+            std::replace_if(row, row + v.size(), [&](T x) { return x < *kth; }, T(0));
         }
         // Which side of the k-th place each value fell: gradcheck and the audit recognise ties as kinks.
         note_branches(name, out.size(), [&](std::size_t i) { return out.data()[i] != 0; });
     }
     template <class T> static void backward(Grads<T>& g) {
-        g.add(0, g.dy() * mask_of(g.out(), [](T v) { return v != 0; }) * T(std::getenv("TOPK_BREAK") ? 1.01 : 1));
+        g.add(0, g.dy() * mask_of(g.out(), [](T v) { return v != 0; }));
     }
 };
 

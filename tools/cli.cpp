@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <cstdlib>
 #include <map>
+#include <optional>
 #include <new>
 #include <string>
 #include <thread>
@@ -15,6 +17,7 @@
 #include "commands.hpp"
 #include "common.hpp"
 #include "tapegrad/autodiff/blas.hpp"
+#include "tapegrad/autodiff/testing.hpp"
 #include "tapegrad/models/factory.hpp"
 
 namespace tapegrad::cli {
@@ -92,6 +95,15 @@ int main(int argc, char** argv) {
     // interrupted keeps its log.
     std::setvbuf(stdout, nullptr, _IOLBF, 0);
     set_program(argc > 0 ? argv[0] : nullptr);
+#if TAPEGRAD_FAULTS
+    // In a build with the tests only: TAPEGRAD_FAULT=<op> breaks that op's backward for the whole run (its
+    // gradient to input 0 scaled by 1.01), so that tests can see gradcheck fail and the audit name the op
+    // through the command line, a user's program included.
+    std::optional<testing::FaultScope> fault;
+    if (const char* op = std::getenv("TAPEGRAD_FAULT")) {
+        fault.emplace(testing::Fault{.op = op});
+    }
+#endif
     CLI::App app{fmt::format("{}: autoencoders on a tape-based autodiff engine, checked against finite differences",
                              program()),
                  program()};

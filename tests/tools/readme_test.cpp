@@ -198,8 +198,8 @@ TEST_CASE("the README's k-sparse autoencoder is examples/k_sparse.cpp, and its b
     });
     REQUIRE(output != blocks.end());
     TempDir dir("tapegrad_readme_test");
-    Run r = run_program("/usr/bin/env", {"TOPK_BREAK=1", build_root() + "/examples/k_sparse", "gradcheck", "--model",
-                                         "k-sparse", "--dims", "64,16,8"},
+    Run r = run_program("/usr/bin/env", {"TAPEGRAD_FAULT=top_k", build_root() + "/examples/k_sparse", "gradcheck",
+                                         "--model", "k-sparse", "--dims", "64,16,8"},
                         dir);
     CHECK(r.status == 1);
     auto seconds = std::regex("evaluations, [0-9.e+-]+ s;");

@@ -255,9 +255,9 @@ TEST_CASE("the k-sparse example trains, resumes bit for bit, evaluates, and pass
 
 TEST_CASE("the k-sparse example with its op's backward broken: gradcheck fails and the audit names top_k") {
     TempDir dir("tapegrad_registry_test");
-    Run check = run_program("/usr/bin/env", {"TOPK_BREAK=1", TAPEGRAD_K_SPARSE, "gradcheck", "--model", "k-sparse",
-                                             "--options", R"({"k": 3})", "--dims", "16,8,6", "--batch", "4",
-                                             "--json", dir / "report.json"},
+    Run check = run_program("/usr/bin/env", {"TAPEGRAD_FAULT=top_k", TAPEGRAD_K_SPARSE, "gradcheck", "--model",
+                                             "k-sparse", "--options", R"({"k": 3})", "--dims", "16,8,6", "--batch",
+                                             "4", "--json", dir / "report.json"},
                             dir);
     CHECK(check.status == 1);
     CHECK(check.line_starting("gradcheck failed: ").size() > 0);
