@@ -128,23 +128,65 @@ Dataset filter_by_label(const Dataset& data, const std::vector<std::int64_t>& la
         data, [&](std::size_t r) { return std::find(labels.begin(), labels.end(), data.labels[r]) != labels.end(); });
 }
 
-std::pair<Dataset, Dataset> train_test_split(const Dataset& data, double test_fraction, std::uint64_t seed) {
-    check_dataset(data, "train_test_split");
+namespace {
+
+std::size_t test_rows(const Dataset& data, double test_fraction, const char* op) {
+    check_dataset(data, op);
     if (!(test_fraction > 0 && test_fraction < 1)) {
         tapegrad::detail::throw_value_error(
-            fmt::format("train_test_split: test_fraction must be in (0, 1), got {}", test_fraction));
+            fmt::format("{}: test_fraction must be in (0, 1), got {}", op, test_fraction));
     }
     std::size_t n = data.size();
     // scikit-learn's rounding, floating-point product included: ceil(0.07 * 100) is 8 there as here.
     auto n_test = static_cast<std::size_t>(std::ceil(test_fraction * static_cast<double>(n)));
     if (n_test >= n) {
         tapegrad::detail::throw_value_error(
-            fmt::format("train_test_split: {} rows with test_fraction {} leave no training rows", n, test_fraction));
+            fmt::format("{}: {} rows with test_fraction {} leave no training rows", op, n, test_fraction));
     }
-    std::vector<std::size_t> p = permutation(n, seed);
+    return n_test;
+}
+
+// (train, test): the permutation's first n_test rows are the test part, the rest the training part.
+std::pair<Dataset, Dataset> split_by(const Dataset& data, const std::vector<std::size_t>& p, std::size_t n_test) {
     std::vector<std::size_t> test(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(n_test));
     std::vector<std::size_t> train(p.begin() + static_cast<std::ptrdiff_t>(n_test), p.end());
     return {select_rows(data, train), select_rows(data, test)};
+}
+
+}  // namespace
+
+std::pair<Dataset, Dataset> train_test_split(const Dataset& data, double test_fraction, std::uint64_t seed) {
+    std::size_t n_test = test_rows(data, test_fraction, "train_test_split");
+    return split_by(data, permutation(data.size(), seed), n_test);
+}
+
+std::vector<std::size_t> numpy_legacy_permutation(std::size_t n, std::uint32_t seed) {
+    std::vector<std::size_t> p(n);
+    std::iota(p.begin(), p.end(), std::size_t{0});
+    std::mt19937 rng(seed);
+    for (std::size_t i = n; i-- > 1;) {
+        // numpy's random_interval(i): 32-bit draws while i fits in 32 bits, as every dataset here does.
+        if (i > 0xffffffffULL) {
+            tapegrad::detail::throw_value_error(
+                fmt::format("numpy_legacy_permutation: {} rows: numpy draws 64-bit numbers past 2^32", n));
+        }
+        std::uint32_t mask = static_cast<std::uint32_t>(i);
+        for (int shift : {1, 2, 4, 8, 16}) {
+            mask |= mask >> shift;
+        }
+        std::uint32_t j = 0;
+        do {
+            j = static_cast<std::uint32_t>(rng()) & mask;
+        } while (j > i);
+        std::swap(p[i], p[j]);
+    }
+    return p;
+}
+
+std::pair<Dataset, Dataset> sklearn_train_test_split(const Dataset& data, double test_fraction,
+                                                     std::uint32_t random_state) {
+    std::size_t n_test = test_rows(data, test_fraction, "sklearn_train_test_split");
+    return split_by(data, numpy_legacy_permutation(data.size(), random_state), n_test);
 }
 
 Batches::Batches(const Dataset& data, const BatchOptions& options, std::uint64_t epoch)

@@ -32,6 +32,18 @@ Dataset filter_by_label(const Dataset& data, const std::vector<std::int64_t>& la
 // keep the permuted order. ValueError unless 0 < test_fraction < 1 and both parts have rows.
 std::pair<Dataset, Dataset> train_test_split(const Dataset& data, double test_fraction, std::uint64_t seed);
 
+// numpy's legacy `np.random.RandomState(seed).permutation(n)`, the same numbers in the same order: the
+// Mersenne Twister seeded as numpy seeds it from an integer (init_genrand, which std::mt19937 shares),
+// then a Fisher-Yates shuffle of 0..n-1 from the last place down, each place's partner drawn from 32-bit
+// outputs masked to the smallest covering power of two, rejecting those above the place.
+std::vector<std::size_t> numpy_legacy_permutation(std::size_t n, std::uint32_t seed);
+
+// scikit-learn's `train_test_split(X, y, test_size=test_fraction, random_state=random_state)` with an
+// integer random_state: the same rows in the same order, ceil(test_fraction * n) of them for the test
+// part (tutorial 002's split of the digits, random_state 42). Errors as train_test_split.
+std::pair<Dataset, Dataset> sklearn_train_test_split(const Dataset& data, double test_fraction,
+                                                     std::uint32_t random_state);
+
 struct BatchOptions {
     std::size_t batch_size = 64;
     bool shuffle = true;     // a new order each epoch, fixed by (seed, epoch)

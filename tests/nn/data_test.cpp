@@ -5,13 +5,29 @@
 #include <numeric>
 #include <set>
 
+#include <sstream>
+
+#include <fmt/format.h>
+
 #include "helpers.hpp"
+#include "scratch.hpp"
 #include "tapegrad/nn/data.hpp"
+#include "tapegrad/nn/io/datasets.hpp"
+#include "tapegrad/nn/io/npy.hpp"
 
 using namespace tapegrad;
 using namespace tapegrad::nn;
 
 namespace {
+
+std::vector<std::string> text_lines(const std::string& text) {
+    std::vector<std::string> lines;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+        lines.push_back(line);
+    }
+    return lines;
+}
 
 // Row i is (i, 100 + i, 200 + i) with label i % 3, so that a row can be recognised by its first value.
 Dataset numbered(std::size_t n, bool labels = true) {
@@ -188,4 +204,68 @@ TEST_CASE("check_finite names the first bad element") {
     CHECK_THROWS_WITH_AS(check_finite(x, "npy a.npy"), "npy a.npy: not finite: x[2, 1] is inf", FileError);
     x(1, 0) = std::nanf("");
     CHECK_THROWS_WITH_AS(check_finite(x, "npy a.npy"), "npy a.npy: not finite: x[1, 0] is nan", FileError);
+}
+
+// numpy and scikit-learn themselves, not rows written down here: Debian's python3-numpy and python3-sklearn
+// print the permutations and the split, and ours must match them element for element.
+TEST_CASE("numpy_legacy_permutation is numpy's RandomState(seed).permutation(n)") {
+    test::TempDir dir("tapegrad_data_test");
+    const std::vector<std::pair<std::size_t, std::uint32_t>> cases = {
+        {1, 0}, {2, 7}, {10, 42}, {33, 1}, {1000, 0}, {1797, 42}, {70000, 123}, {5, 4294967295U}};
+    std::string code = "for n, s in [";
+    for (auto [n, s] : cases) {
+        code += fmt::format("({}, {}), ", n, s);
+    }
+    code += "]:\n    print(' '.join(map(str, np.random.RandomState(s).permutation(n))))\n";
+    std::vector<std::string> lines = text_lines(test::run_python(dir, code));
+    REQUIRE(lines.size() == cases.size());
+    for (std::size_t c = 0; c < cases.size(); ++c) {
+        auto [n, s] = cases[c];
+        CAPTURE(n);
+        CAPTURE(s);
+        std::vector<std::size_t> p = numpy_legacy_permutation(n, s);
+        std::vector<std::size_t> theirs;
+        std::istringstream in(lines[c]);
+        for (std::size_t v = 0; in >> v;) {
+            theirs.push_back(v);
+        }
+        CHECK(p == theirs);
+    }
+}
+
+TEST_CASE("sklearn_train_test_split takes scikit-learn's rows of the digits, in its order") {
+    test::TempDir dir("tapegrad_data_test");
+    std::string out = test::run_python(dir, R"(
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+digits = load_digits()
+rows = np.arange(len(digits.target))
+X_train, X_test, i_train, i_test = train_test_split(digits.data, rows, test_size=0.2, random_state=42)
+print(' '.join(map(str, i_train)))
+print(' '.join(map(str, i_test)))
+np.save(os.path.join(d, 'x_train.npy'), X_train)
+np.save(os.path.join(d, 'x_test.npy'), X_test)
+)");
+    std::vector<std::string> lines = text_lines(out);
+    REQUIRE(lines.size() == 2);
+    auto numbers = [](const std::string& line) {
+        std::vector<std::size_t> v;
+        std::istringstream in(line);
+        for (std::size_t x = 0; in >> x;) {
+            v.push_back(x);
+        }
+        return v;
+    };
+    auto [train, test] = sklearn_train_test_split(numbered(1797), 0.2, 42);
+    CHECK(train.size() == 1437);
+    CHECK(test.size() == 360);
+    CHECK(rows_of(train.x, train.labels) == numbers(lines[0]));
+    CHECK(rows_of(test.x, test.labels) == numbers(lines[1]));
+    // The bundled digits are scikit-learn's, row for row: the split gives the very pixels it gives.
+    Dataset digits = load_dataset("digits");
+    auto [digits_train, digits_test] = sklearn_train_test_split(digits, 0.2, 42);
+    CHECK(digits_train.x == (read_npy<float>((dir.path / "x_train.npy").string())));
+    CHECK(digits_test.x == (read_npy<float>((dir.path / "x_test.npy").string())));
+    CHECK_THROWS_WITH_AS(sklearn_train_test_split(numbered(1), 0.5, 1),
+                         "sklearn_train_test_split: 1 rows with test_fraction 0.5 leave no training rows", ValueError);
 }
