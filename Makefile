@@ -22,7 +22,7 @@ if [ -n "$$missing" ]; then \
 fi
 endef
 
-.PHONY: all deps data-deps bench-deps build test test-sanitize demo bench clean
+.PHONY: all deps data-deps bench-deps build test test-sanitize demo experiments bench clean
 
 all: build
 
@@ -65,6 +65,13 @@ test-sanitize: deps data-deps $(SANITIZE_BUILD)/build.ninja
 demo: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD) examples/digits_demo
 	$(BUILD)/examples/digits_demo --out runs/demo --overwrite
+
+# The tutorials' experiments, both protocols, into runs/tutorials/: every command EXPERIMENTS.md shows, read
+# from EXPERIMENTS.md itself and run in order, replacing what an earlier `make experiments` left there.
+experiments: build data-deps
+	@grep -E '^build/examples/' EXPERIMENTS.md | while read -r command; do \
+	  echo "$$command"; $$command --overwrite || exit 1; \
+	done
 
 bench: build bench-deps data-deps
 	/usr/bin/python3 bench/run_autodiff.py --build $(BUILD)
