@@ -10,14 +10,14 @@
 // is computed its way and labelled as the tutorial's, beside PCA done in one space (raw, standardised).
 //
 // --protocol corrected (the default) stays in one space, the tutorial's raw one, and trains the network
-// right: the true gradient, Glorot weights, Adam, enough steps to level off, with a linear output and, for
+// right: the true gradient, Glorot weights, full-batch Adam for 3000 steps, with a linear output and, for
 // contrast, the tutorial's tanh output. Whatever follows the first layer is a function of one projection
-// w . x; on rotationally symmetric data the best such function is the projection onto the line of w, so
-// the linear-output network can reach PCA's error and no lower, and the tanh output, bounded by 1 where
+// w . x, and on rotationally symmetric data the best such function is the projection onto a line: no such
+// network beats PCA beyond sampling noise. With a linear output the reconstructions lie on a line c + a v
+// exactly, so it cannot go below PCA's error at all, and reaches it; the tanh output, bounded by 1 where
 // the points reach beyond 3, stays above it.
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -32,6 +32,7 @@
 
 #include "ring_data.hpp"
 #include "toy_model.hpp"
+#include "toy_plots.hpp"
 #include "tutorial.hpp"
 #include "tapegrad/autodiff.hpp"
 #include "tapegrad/models/figures.hpp"
@@ -123,33 +124,6 @@ Points points_of(std::uint64_t seed) {
     p.data.name = fmt::format("ring points, seed {}", seed);
     p.x = xt::cast<double>(p.data.x);
     return p;
-}
-
-// Mean, min and max over seeds of each epoch's loss, of the seeds where it is finite.
-std::vector<models::Series> loss_envelope(const std::string& name, const std::vector<std::vector<double>>& runs) {
-    models::Series mean{name + ": mean over seeds", {}, {}};
-    models::Series lo{name + ": lowest seed", {}, {}};
-    models::Series hi{name + ": highest seed", {}, {}};
-    for (std::size_t e = 0; e < runs.front().size(); ++e) {
-        std::vector<double> at;
-        for (const auto& run : runs) {
-            if (std::isfinite(run[e])) {
-                at.push_back(run[e]);
-            }
-        }
-        Spread s = spread_of(at.empty() ? std::vector<double>{NAN} : at);
-        for (models::Series* series : {&mean, &lo, &hi}) {
-            series->x.push_back(double(e + 1));
-        }
-        mean.y.push_back(s.mean);
-        lo.y.push_back(s.min);
-        hi.y.push_back(s.max);
-    }
-    return runs.size() == 1 ? std::vector<models::Series>{mean} : std::vector<models::Series>{mean, lo, hi};
-}
-
-models::Series level(const std::string& name, double value, int epochs) {
-    return {fmt::format("{} ({:.4f})", name, value), {1, double(epochs)}, {value, value}};
 }
 
 // The points and reconstructions of one seed, each set its own colour.
@@ -245,7 +219,9 @@ void run_tutorial(const TutorialArgs& args, Results& r) {
     // Its step (0.1 along the true gradient) is at the edge of stability for some seeds: their loss
     // jumps up and falls back late in training, and may end above its best.
     report(r, "final_loss_minus_best", "tutorial training: loss at epoch 1000 - its lowest",
-           spread_at(trained, [](const Fit& f) { return f.losses.back() - *std::min_element(f.losses.begin(), f.losses.end()); }));
+           spread_at(trained, [](const Fit& f) {
+               return f.losses.back() - *std::min_element(f.losses.begin(), f.losses.end());
+           }));
 
     std::vector<std::vector<double>> losses;
     for (const Fit& f : trained) {

@@ -138,7 +138,7 @@ TEST_CASE("toy2d: the program's training (SGD at lr 2 * 0.05 on the true gradien
     }
 }
 
-TEST_CASE("toy2d --protocol tutorial: the tutorial's printed figures fall inside our spread; PCA in one space is lower") {
+TEST_CASE("toy2d --protocol tutorial: its printed figures are inside our spread; PCA in one space is lower") {
     cli::TempDir dir("toy2d_test");
     cli::json r = tutorial::run({"--protocol", "tutorial", "--seeds", "3"}, dir);
     CHECK(r.at("protocol") == "tutorial");
