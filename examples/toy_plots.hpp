@@ -16,8 +16,8 @@ namespace tapegrad::examples {
 inline std::vector<models::Series> loss_envelope(const std::string& name,
                                                  const std::vector<std::vector<double>>& runs) {
     models::Series mean{name + ": mean over seeds", {}, {}};
-    models::Series lo{name + ": lowest seed", {}, {}};
-    models::Series hi{name + ": highest seed", {}, {}};
+    models::Series lo{name + ": lowest over seeds", {}, {}};
+    models::Series hi{name + ": highest over seeds", {}, {}};
     for (std::size_t e = 0; e < runs.front().size(); ++e) {
         std::vector<double> at;
         for (const auto& run : runs) {
