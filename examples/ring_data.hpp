@@ -1,5 +1,7 @@
-// The 2-D toy data of the tutorials: points with a uniform angle and a standard normal radius (a ring
-// smeared through the origin), standardised per column. Shared by the demo and the benchmark.
+// The 2-D toy data of the tutorials: points r * (cos t, sin t) with a uniform angle t and a standard normal
+// radius r (a ring smeared through the origin), as tutorial 000 draws them (the angle first, then the
+// radius, for each point). ring_points_raw gives them as drawn, the space the tutorial trains in;
+// ring_points standardised per column, for the benchmark.
 #pragma once
 
 #include <cmath>
@@ -11,7 +13,7 @@
 
 namespace tapegrad::examples {
 
-inline Array<float> ring_points(std::size_t n, std::uint64_t seed) {
+inline Array<double> ring_points_raw(std::size_t n, std::uint64_t seed) {
     std::mt19937_64 rng(seed);
     std::uniform_real_distribution<double> angle(0, 2 * std::numbers::pi);
     std::normal_distribution<double> radius;
@@ -22,6 +24,11 @@ inline Array<float> ring_points(std::size_t n, std::uint64_t seed) {
         x(i, 0) = r * std::cos(a);
         x(i, 1) = r * std::sin(a);
     }
+    return x;
+}
+
+inline Array<float> ring_points(std::size_t n, std::uint64_t seed) {
+    Array<double> x = ring_points_raw(n, seed);
     Array<float> out = xt::empty<float>(Shape{n, 2});
     for (std::size_t c = 0; c < 2; ++c) {
         double mean = 0;
