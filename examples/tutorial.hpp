@@ -54,11 +54,11 @@ inline void add_tutorial_options(CLI::App& app, TutorialArgs& args) {
            },
            "tutorial: as the tutorial wrote it; corrected (the default): run right")
         ->check(CLI::IsMember({"tutorial", "corrected"}));
-    app.add_option("--seeds", args.seeds, "runs, each with its own seed")->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--seeds", args.seeds, "runs, each with its own seed")->check(CLI::Range(1, 1000))->capture_default_str();
     app.add_option("--first-seed", args.first_seed, "the first run's seed")->capture_default_str();
     app.add_option("--out", args.out, "folder for results.json and the figures")->capture_default_str();
     app.add_flag("--overwrite", args.overwrite, "replace what an earlier run left in --out");
-    app.add_option("--threads", args.threads, "BLAS threads")->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--threads", args.threads, "BLAS threads")->check(CLI::Range(1, 1024))->capture_default_str();
 }
 
 // A figure measured once per seed: its values, mean, sample standard deviation (0 for one value), range.
