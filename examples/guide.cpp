@@ -191,17 +191,11 @@ struct StepSummary {
         }
         return spread_of(v);
     }
-    Spread of(double StepRun::*field) const {
+    template <class F>
+    Spread of(F StepRun::*field) const {
         Vector v;
         for (const StepRun& r : runs) {
-            v.push_back(r.*field);
-        }
-        return spread_of(v);
-    }
-    Spread dead(int StepRun::*field) const {
-        Vector v;
-        for (const StepRun& r : runs) {
-            v.push_back(r.*field);
+            v.push_back(static_cast<double>(r.*field));
         }
         return spread_of(v);
     }
@@ -236,8 +230,8 @@ void report_steps(Results& r, const std::string& prefix, const std::string& titl
     }
     r.measured(prefix + "final_mse", s.of(&StepRun::final_mse));
     r.measured(prefix + "new_sample_mse", s.of(&StepRun::new_sample_mse));
-    r.measured(prefix + "dead_code_units_before", s.dead(&StepRun::dead_before));
-    r.measured(prefix + "dead_code_units_after", s.dead(&StepRun::dead_after));
+    r.measured(prefix + "dead_code_units_before", s.of(&StepRun::dead_before));
+    r.measured(prefix + "dead_code_units_after", s.of(&StepRun::dead_after));
     r.json[prefix + "runs_with_a_dead_code_unit"] = s.runs_with_dead(&StepRun::dead_after);
     int collapsed = static_cast<int>(std::ranges::count_if(s.runs, [](const StepRun& run) { return run.collapsed; }));
     r.json[prefix + "collapsed_runs"] = collapsed;
@@ -464,8 +458,8 @@ int run_pca_comparison(const TutorialArgs& args, int epochs) {
                "(ReLU, ReLU code, linear output, Xavier), {}\n",
                d.train.size(), d.test.size(), digits_hidden, digits_hidden, training_of(args.protocol, epochs));
     fmt::print("PCA with 10 components: training MSE {:.5f} (the guide's comparison), test MSE {:.5f} (the right "
-               "one): the training error is {:.1f}% lower\n",
-               pca.train, pca.test, 100 * (1 - pca.train / pca.test));
+               "one); test / training {:.4f}\n",
+               pca.train, pca.test, pca.test / pca.train);
     r.json["pca_10_train_mse"] = pca.train;
     r.json["pca_10_test_mse"] = pca.test;
     Vector ae;
