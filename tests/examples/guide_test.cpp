@@ -46,6 +46,8 @@ TEST_CASE("step-by-step, its protocol on 3 seeds: its epoch-1 and epoch-50 losse
     // After 50 epochs the runs sit at or above the mean predictor's 0.014; the guide's 0.005 below them all.
     CHECK(printed(r, "loss_epoch_50") < lowest(r, "loss_epoch_50"));
     CHECK(r["runs_with_a_dead_code_unit"].get<int>() >= 1);
+    // Its gradient is 4 times the MSE's: its runs are plain SGD on the MSE at lr 0.04.
+    CHECK(r["guide_step_vs_mse_sgd_at_4x_largest_relative_difference"].get<double>() < 1e-4);
     // Dead code units at initialisation: near what nearly parallel rows give, 0.766 and 0.297 of draws
     // (binomial sd over 1000 draws: 0.013 and 0.014).
     const cli::json& init = r["initialisations"];
