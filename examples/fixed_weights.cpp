@@ -214,19 +214,21 @@ Array<double> row_of(const Array<double>& a, std::size_t i) {
 }
 
 struct ImageData {
-    Array<double> shown;  // (8, 784): test rows image, image + 1, ..., / 255
+    nn::Dataset test;     // Fashion-MNIST's test split, / 255
+    Array<double> shown;  // (8, 784): its rows image, image + 1, ...
     Array<double> image;  // (784,): the first of them, the one measured
 };
 
 ImageData load_images(const ImageOptions& o) {
-    nn::Dataset test = nn::load_dataset("fashion-mnist", "test");
-    if (o.image + shown > test.size()) {
+    ImageData d{.test = nn::load_dataset("fashion-mnist", "test"), .shown = {}, .image = {}};
+    if (o.image + shown > d.test.size()) {
         tapegrad::detail::throw_value_error(fmt::format("fixed_weights image: --image {} leaves fewer than {} test "
                                                         "images after it (the test split has {})",
-                                                        o.image, shown, test.size()));
+                                                        o.image, shown, d.test.size()));
     }
-    ImageData d;
-    d.shown = xt::cast<double>(xt::view(test.x, xt::range(o.image, o.image + shown), xt::all())) / 255.0;
+    // In double before dividing, as numpy's image / 255.0.
+    d.shown = xt::cast<double>(xt::view(d.test.x, xt::range(o.image, o.image + shown), xt::all())) / 255.0;
+    d.test.x /= 255.0f;
     d.image = row_of(d.shown, 0);
     return d;
 }
@@ -307,8 +309,7 @@ int run_image_corrected(const TutorialArgs& args, const ImageOptions& o) {
     nn::Dataset all = nn::load_dataset("fashion-mnist", "train");
     nn::Dataset train = nn::select_rows(all, [&](std::size_t row) { return row < o.train_rows; });
     train.x /= 255.0f;
-    nn::Dataset test = nn::load_dataset("fashion-mnist", "test");
-    test.x /= 255.0f;
+    const nn::Dataset& test = d.test;
     Array<float> image = xt::cast<float>(xt::view(d.shown, xt::range(0, 1), xt::all()));
     fmt::print("784-100-784 (ReLU code, sigmoid output) trained on the first {} Fashion-MNIST training images / 255, "
                "Trainer defaults (Adam lr 1e-3, batch 128, 10% validation), {} epochs; test image {} and the "
