@@ -6,7 +6,8 @@
 //   step-by-step   its 5 x 8 data through 8-4-2-4-8 (ReLU everywhere but the linear output, Xavier,
 //                  per-sample SGD, lr 0.01, 50 epochs, its backward) over seeds, against the losses it
 //                  prints; also its fit() recipe (global min-max scaling, batch 32). Corrected: the MSE's
-//                  own gradient with Adam, beside PCA with 2 components and the mean predictor.
+//                  own gradient with Adam, for its model (whose ReLU units die) and for one with tanh, a
+//                  linear code and centred features, beside PCA with 1 and 2 components and the mean.
 //   pca-comparison its "Comparison with PCA", which sets the autoencoder's test error against PCA's
 //                  training error, on the digits (/16, scikit-learn's split, random_state 42).
 //   compression    its "compression vs quality" curve, encoding_dims 2, 5, 10, 20, 50, on the digits.
