@@ -3,7 +3,9 @@
 // every `make` target it names exists; the C++ program it shows is examples/engine.cpp, and what it says
 // that program prints is what it prints.
 #include <cmath>
+#include <map>
 #include <regex>
+#include <set>
 
 #include "cli.hpp"
 
@@ -110,6 +112,53 @@ TEST_CASE("every command the README shows runs as shown, in order") {
                              "runs/pca/metrics.json", "runs/toy2d/results.json", "runs/a/checkpoint.npz"}) {
         CAPTURE(file);
         CHECK(fs::exists(dir.path / file));
+    }
+}
+
+// EXPERIMENTS.md's commands take minutes to hours (`make experiments` runs them); here each is checked
+// against its program: the program and its subcommand exist, every option it gives is one the program
+// takes, every experiment appears under both protocols, and no two commands write into the same folder.
+TEST_CASE("every command EXPERIMENTS.md shows is one its program takes, under both protocols") {
+    std::string text = read_bytes("EXPERIMENTS.md");
+    REQUIRE_FALSE(text.empty());
+    TempDir dir("tapegrad_experiments_test");
+    std::map<std::string, std::set<std::string>> protocols;  // "guide step-by-step" -> {"tutorial", ...}
+    std::set<std::string> outs;
+    for (const Block& block : fenced_blocks(text)) {
+        for (const std::string& line : block.lines) {
+            std::vector<std::string> words = words_of(line);
+            if (words.empty() || words[0].rfind("build/examples/", 0) != 0) {
+                continue;
+            }
+            CAPTURE(line);
+            std::string program = build_root() + "/" + words[0].substr(6);
+            std::vector<std::string> help_args;
+            std::string experiment = words[0].substr(15);
+            if (words.size() > 1 && words[1].rfind("--", 0) != 0) {
+                help_args.push_back(words[1]);
+                experiment += " " + words[1];
+            }
+            help_args.push_back("--help");
+            Run help = run_program(program, help_args, dir);
+            REQUIRE(help.status == 0);
+            for (std::size_t i = 1; i < words.size(); ++i) {
+                if (words[i].rfind("--", 0) == 0) {
+                    CAPTURE(words[i]);
+                    CHECK(std::regex_search(help.out, std::regex(words[i] + "[ ,\n]")));
+                }
+                if (i + 1 < words.size() && words[i] == "--protocol") {
+                    protocols[experiment].insert(words[i + 1]);
+                }
+                if (i + 1 < words.size() && words[i] == "--out") {
+                    CHECK(outs.insert(words[i + 1]).second);
+                }
+            }
+        }
+    }
+    CHECK(protocols.size() >= 12);
+    for (const auto& [experiment, seen] : protocols) {
+        CAPTURE(experiment);
+        CHECK(seen == std::set<std::string>{"tutorial", "corrected"});
     }
 }
 
