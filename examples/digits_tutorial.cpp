@@ -26,7 +26,8 @@ using namespace tapegrad::examples::digits;
 
 namespace {
 
-int run(const Experiment& e, const TutorialArgs& args, const std::string& out) {
+int run(const Experiment& e, const TutorialArgs& args, const std::vector<std::size_t>& latents,
+        const std::string& out) {
     std::vector<std::string> removed;
     try {
         removed = nn::claim_output_folder("digits_tutorial", out, e.files, args.overwrite);
@@ -38,7 +39,7 @@ int run(const Experiment& e, const TutorialArgs& args, const std::string& out) {
         fmt::print("--overwrite: removed {} from {}\n", fmt::join(removed, ", "), out);
     }
     std::filesystem::create_directories(out);
-    Context c{args, Recipe{args.protocol}, load_data(), out};
+    Context c{args, Recipe{args.protocol}, load_data(), out, latents};
     Results r("002", e.name, args);
     fmt::print("\ndigits tutorial, {}: {} protocol, {} seed(s) from {}\n", e.name, to_string(args.protocol),
                args.seeds, args.first_seed);
@@ -58,6 +59,10 @@ int main(int argc, char** argv) {
     TutorialArgs args;
     args.seeds = 3;
     add_tutorial_options(app, args);
+    std::vector<std::size_t> latents;
+    app.add_option("--latents", latents, "compare, epochs, sweep: only these latent sizes (1 to 64), e.g. 2,16")
+        ->delimiter(',')
+        ->check(CLI::Range(1, 64));
     std::string chosen;
     for (const Experiment& e : experiments()) {
         app.add_subcommand(e.name, e.help)->callback([&chosen, &e] { chosen = e.name; });
@@ -72,9 +77,9 @@ int main(int argc, char** argv) {
     try {
         for (const Experiment& e : experiments()) {
             if (chosen == e.name) {
-                return run(e, args, base);
+                return run(e, args, latents, base);
             }
-            if (chosen == "all" && run(e, args, base + "/" + e.name) != 0) {
+            if (chosen == "all" && run(e, args, latents, base + "/" + e.name) != 0) {
                 return 1;
             }
         }

@@ -96,7 +96,8 @@ inline void compare(Context& c, Results& r) {
     r.json["tutorial_claims"] = {"Nonlinear > Linear: Autoencoders outperform PCA especially at low dimensions"};
     std::map<std::size_t, std::vector<double>> ae_mse, improvement, final_loss, last5_drop, seconds;
     std::map<std::size_t, double> pca;
-    for (std::size_t d : compare_latents) {
+    const std::vector<std::size_t> latents = c.latents_or(compare_latents);
+    for (std::size_t d : latents) {
         pca[d] = pca_test_mse(c.data, d);
     }
     std::vector<models::Series> curves;
@@ -106,7 +107,7 @@ inline void compare(Context& c, Results& r) {
     std::vector<Array<float>> reconstructions = {originals};
     std::vector<std::string> row_labels = {"original"};
     for (std::uint64_t seed : c.args.seed_list()) {
-        for (std::size_t d : compare_latents) {
+        for (std::size_t d : latents) {
             Trained t = train(c.recipe, c.data.train, 30, seed, c.recipe.config(d, seed));
             double mse = test_mse(*t.model, c.data.test.x);
             std::vector<double> losses = train_losses(t.history);
@@ -131,7 +132,7 @@ inline void compare(Context& c, Results& r) {
     }
     std::map<std::size_t, Spread> ae_spread;
     nlohmann::json beats = nlohmann::json::object();
-    for (std::size_t d : compare_latents) {
+    for (std::size_t d : latents) {
         std::string k = fmt::format("d{}", d);
         ae_spread[d] = spread_of(ae_mse[d]);
         r.measured("ae_test_mse_" + k, ae_spread[d]);
@@ -162,7 +163,8 @@ inline void epochs(Context& c, Results& r) {
     const int total = c.tutorial() ? 1000 : 150;
     const std::vector<int> reported = c.tutorial() ? std::vector<int>{30, 100, 300, 1000} : std::vector<int>{30, 150};
     std::vector<models::Series> series;
-    for (std::size_t d : {2, 16}) {
+    std::vector<models::Mark> marks;
+    for (std::size_t d : c.latents_or({2, 16})) {
         double pca = pca_test_mse(c.data, d);
         std::vector<double> mean_curve(total, 0.0);
         std::map<int, std::vector<double>> at;
@@ -198,15 +200,14 @@ inline void epochs(Context& c, Results& r) {
             x[e] = e + 1;
         }
         series.push_back({fmt::format("autoencoder d = {}, mean of {} seeds", d, c.args.seeds), x, mean_curve});
+        marks.push_back({30, mean_curve[29], fmt::format("d = {}, epoch 30{}", d, marks.empty() ? " (where the tutorial stops)" : "")});
         series.push_back({fmt::format("PCA, {} components", d), {1, double(total)}, {pca, pca}});
     }
     r.json["epochs"] = total;
     std::string recipe = c.tutorial() ? "per-sample SGD, lr 0.01" : "Adam, lr 3e-3, batches of 32";
     models::plot_lines(c.path("test_mse_by_epoch.png"), fmt::format("test MSE by epoch, {} ({})", c.protocol_name(), recipe),
                        "epoch", "test MSE", series,
-                       {.log_x = true, .log_y = true,
-                        .marks = {{30, series[0].y[29], "d = 2, epoch 30 (where the tutorial stops)"},
-                                  {30, series[2].y[29], "d = 16, epoch 30"}}});
+                       {.log_x = true, .log_y = true, .marks = marks});
     r.figure("test_mse_by_epoch.png");
 }
 

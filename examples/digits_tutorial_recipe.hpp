@@ -147,6 +147,10 @@ struct Context {
     Recipe recipe;
     Data data;
     std::string out;
+    std::vector<std::size_t> latents{};  // --latents: the only latent sizes to run, when not empty
+
+    // The experiment's latent sizes, or those of --latents.
+    std::vector<std::size_t> latents_or(std::vector<std::size_t> all) const { return latents.empty() ? all : latents; }
 
     std::string path(const std::string& file) const { return out + "/" + file; }
     bool tutorial() const { return args.protocol == Protocol::tutorial; }
