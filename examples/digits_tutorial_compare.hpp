@@ -158,10 +158,16 @@ inline void compare(Context& c, Results& r) {
 // Why the tutorial's autoencoders lose to PCA: its recipe trained on, with the test MSE measured after
 // every epoch (measured only: no weights are chosen by it), against PCA with as many components. The
 // tutorial protocol runs per-sample SGD at lr 0.01 for 1000 epochs, where the tutorial stops at 30; the
-// corrected one Adam (lr 3e-3, batches of 32) for its 150, on all the training rows.
+// corrected one Adam (lr 3e-3, batches of 32) for its 150, on all the training rows; --epochs says
+// otherwise.
 inline void epochs(Context& c, Results& r) {
-    const int total = c.tutorial() ? 1000 : 150;
-    const std::vector<int> reported = c.tutorial() ? std::vector<int>{30, 100, 300, 1000} : std::vector<int>{30, 150};
+    const int total = c.epochs > 0 ? c.epochs : c.tutorial() ? 1000 : 150;
+    std::vector<int> reported;
+    for (int e : {30, 100, 150, 300, 1000, total}) {
+        if (e <= total && std::find(reported.begin(), reported.end(), e) == reported.end()) {
+            reported.push_back(e);
+        }
+    }
     std::vector<models::Series> series;
     std::vector<models::Mark> marks;
     for (std::size_t d : c.latents_or({2, 16})) {

@@ -53,7 +53,7 @@ inline Data load_data() {
 inline std::uint64_t stream(std::uint64_t seed, std::uint64_t purpose) { return seed * 1000 + purpose; }
 
 struct Recipe {
-    Protocol protocol;
+    Protocol protocol = Protocol::corrected;
 
     int epochs(int tutorial_epochs) const { return protocol == Protocol::tutorial ? tutorial_epochs : 150; }
 
@@ -148,6 +148,7 @@ struct Context {
     Data data;
     std::string out;
     std::vector<std::size_t> latents{};  // --latents: the only latent sizes to run, when not empty
+    int epochs = 0;                      // --epochs: how long the `epochs` experiment trains; 0: its default
 
     // The experiment's latent sizes, or those of --latents.
     std::vector<std::size_t> latents_or(std::vector<std::size_t> all) const { return latents.empty() ? all : latents; }
