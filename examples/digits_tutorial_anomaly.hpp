@@ -22,21 +22,25 @@ inline std::vector<double> scores_of(Autoencoder<float>& model, const Array<floa
 }
 
 // A density histogram as a step line over `bins` equal bins spanning the values (matplotlib's
-// hist(values, bins, density=True)), closed down to 0 at both ends.
-inline models::Series histogram(const std::string& name, const std::vector<double>& values, int bins) {
-    auto [lo, hi] = std::minmax_element(values.begin(), values.end());
-    double width = (*hi - *lo) / bins;
+// hist(values, bins, density=True)), closed down to 0 at both ends. With `log`, the bins are equal in
+// log10 of the values and the density is per unit of log10, for a log x axis.
+inline models::Series histogram(const std::string& name, const std::vector<double>& values, int bins, bool log) {
+    auto scale = [log](double v) { return log ? std::log10(v) : v; };
+    auto unscale = [log](double v) { return log ? std::pow(10.0, v) : v; };
+    auto [min, max] = std::minmax_element(values.begin(), values.end());
+    double lo = scale(*min);
+    double width = (scale(*max) - lo) / bins;
     std::vector<double> counts(bins, 0.0);
     for (double v : values) {
-        counts[std::min(bins - 1, static_cast<int>((v - *lo) / width))] += 1;
+        counts[std::clamp(static_cast<int>((scale(v) - lo) / width), 0, bins - 1)] += 1;
     }
-    models::Series s{name, {*lo}, {0}};
+    models::Series s{name, {*min}, {0}};
     for (int i = 0; i < bins; ++i) {
         double density = counts[i] / (double(values.size()) * width);
-        s.x.insert(s.x.end(), {*lo + i * width, *lo + (i + 1) * width});
+        s.x.insert(s.x.end(), {unscale(lo + i * width), unscale(lo + (i + 1) * width)});
         s.y.insert(s.y.end(), {density, density});
     }
-    s.x.push_back(*hi);
+    s.x.push_back(*max);
     s.y.push_back(0);
     return s;
 }
@@ -54,8 +58,10 @@ inline void anomaly_figures(const Context& c, const std::vector<double>& scores,
     for (std::size_t i = 0; i < scores.size(); ++i) {
         (is_anomaly[i] ? anomalous : normal).push_back(scores[i]);
     }
-    models::Series n = histogram("normal (test 1s)", normal, 30);
-    models::Series a = histogram("anomaly (other test digits)", anomalous, 30);
+    // The tutorial's axes are linear; once trained, the two groups lie a decade apart, which a log axis shows.
+    bool log = !c.tutorial();
+    models::Series n = histogram("normal (test 1s)", normal, 30, log);
+    models::Series a = histogram("anomaly (other test digits)", anomalous, 30, log);
     std::vector<models::Series> series = {n, a};
     double top = std::max(*std::max_element(n.y.begin(), n.y.end()), *std::max_element(a.y.begin(), a.y.end()));
     for (const Threshold& t : thresholds) {
@@ -64,7 +70,8 @@ inline void anomaly_figures(const Context& c, const std::vector<double>& scores,
     models::plot_lines(c.path("error_histogram.png"),
                        fmt::format("reconstruction error of the test digits, seed {}, {}", c.args.first_seed,
                                    c.protocol_name()),
-                       "reconstruction error (MSE)", "density", series);
+                       log ? "reconstruction error (MSE, log scale)" : "reconstruction error (MSE)",
+                       log ? "density per unit of log10 error" : "density", series, {.log_x = log});
     double auc = models::roc_auc(scores, is_anomaly);
     models::RocCurve roc = models::roc_curve(scores, is_anomaly);
     std::vector<models::Mark> marks;
