@@ -14,7 +14,7 @@
 //   digits_tutorial all            each of them
 //
 // Each writes results.json (examples/tutorial.hpp) and its figures into --out, by default
-// runs/tutorials/002/<protocol>/<experiment>; `all` into <--out>/<experiment>.
+// runs/tutorials/002-digits/<protocol>/<experiment>; `all` into <--out>/<experiment>.
 #include <chrono>
 #include <filesystem>
 
@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
     configure_blas(argv, c.args.threads);
     c.recipe = Recipe{c.args.protocol};
-    std::string base = c.args.out.empty() ? fmt::format("runs/tutorials/002/{}", to_string(c.args.protocol))
+    std::string base = c.args.out.empty() ? fmt::format("runs/tutorials/002-digits/{}", to_string(c.args.protocol))
                                           : c.args.out;
     try {
         for (const Experiment& e : experiments()) {
