@@ -47,8 +47,7 @@ inline models::Series histogram(const std::string& name, const std::vector<doubl
 
 struct Threshold {
     std::string key;    // in results.json: threshold_<key>, precision_<key>, ...
-    std::string label;  // in the histogram's key
-    std::string mark;   // beside its point on the ROC curve
+    std::string label;  // in the figures' keys
     double value = 0;
 };
 
@@ -74,18 +73,19 @@ inline void anomaly_figures(const Context& c, const std::vector<double>& scores,
                        log ? "density per unit of log10 error" : "density", series, {.log_x = log});
     double auc = models::roc_auc(scores, is_anomaly);
     models::RocCurve roc = models::roc_curve(scores, is_anomaly);
-    std::vector<models::Mark> marks;
+    std::vector<models::Series> curves = {{"autoencoder", roc.false_positive_rate, roc.true_positive_rate},
+                                          {"chance", {0, 1}, {0, 1}}};
+    // Each threshold's operating point as a one-point series, named in the key: once trained, they all lie
+    // on the top edge, where labels beside them would overlap.
     for (const Threshold& t : thresholds) {
         models::Detection d = models::detect(scores, is_anomaly, t.value);
         double fpr = double(d.false_positives) / double(d.false_positives + d.true_negatives);
-        marks.push_back({fpr, d.recall, t.mark});
+        curves.push_back({t.label, {fpr}, {d.recall}});
     }
     models::plot_lines(c.path("anomaly_roc.png"),
                        fmt::format("ROC, trained on 1s, seed {}, {} (AUC {:.3f})", c.args.first_seed,
                                    c.protocol_name(), auc),
-                       "false positive rate (test 1s flagged)", "true positive rate (recall)",
-                       {{"autoencoder", roc.false_positive_rate, roc.true_positive_rate}, {"chance", {0, 1}, {0, 1}}},
-                       {.marks = marks});
+                       "false positive rate (test 1s flagged)", "true positive rate (recall)", curves);
 }
 
 inline void anomaly(Context& c, Results& r) {
@@ -120,13 +120,11 @@ inline void anomaly(Context& c, Results& r) {
             }
         }
         std::vector<Threshold> thresholds = {
-            {"test_normals", "95th percentile of the test 1s (the tutorial's)", "threshold from the test 1s",
-             models::percentile(test_normals, 95)},
-            {"training_normals", "95th percentile of the training 1s", "threshold from the training 1s",
+            {"test_normals", "95th percentile of the test 1s (the tutorial's)", models::percentile(test_normals, 95)},
+            {"training_normals", "95th percentile of the training 1s",
              models::percentile(scores_of(*t.model, fit_on.x), 95)}};
         if (!c.tutorial()) {
             thresholds.push_back({"held_out_normals", "95th percentile of the held-out training 1s",
-                                  "threshold from the held-out 1s",
                                   models::percentile(scores_of(*t.model, held_out.x), 95)});
         }
         m["final_train_loss"].push_back(train_losses(t.history).back());
