@@ -16,6 +16,13 @@ double measured(const json& r, const std::string& name, const char* field = "mea
 
 double printed(const json& r, const std::string& name) { return r.at("tutorial_printed").at(name).get<double>(); }
 
+// "ae_test_mse_d" and 16 make "ae_test_mse_d16". Appending, not `"literal" + std::string&&`, which draws
+// GCC 12's false -Wrestrict warning.
+std::string with_d(std::string prefix, int d) {
+    prefix += std::to_string(d);
+    return prefix;
+}
+
 std::vector<std::string> args(const std::string& experiment, const std::string& protocol, int seeds) {
     return {experiment, "--protocol", protocol, "--seeds", std::to_string(seeds)};
 }
@@ -26,7 +33,7 @@ TEST_CASE("compare: the tutorial's recipe loses to PCA at every d, as its own ru
     cli::TempDir dir("digits_compare");
     json t = tutorial::run(args("compare", "tutorial", 8), dir, "tutorial");
     for (int d : {2, 4, 8, 16, 32}) {
-        std::string k = "d" + std::to_string(d);
+        std::string k = with_d("d", d);
         CAPTURE(d);
         // PCA has no randomness: the notebook's printed figure to its five decimals.
         CHECK(std::abs(measured(t, "pca_test_mse_" + k) - printed(t, "pca_test_mse_" + k)) <= 5e-6);
@@ -38,7 +45,7 @@ TEST_CASE("compare: the tutorial's recipe loses to PCA at every d, as its own ru
         CHECK(measured(t, "train_loss_drop_last5_pct_" + k, "min") > 1);
     }
     for (int d : {2, 8, 16, 32}) {
-        std::string k = "final_train_loss_d" + std::to_string(d);
+        std::string k = with_d("final_train_loss_d", d);
         tutorial::check_inside_spread(t, k, printed(t, k));
     }
     // The tutorial's PCA of its 2-D plot is fitted on the test rows: its printed ratio, not the training rows'.
@@ -47,7 +54,7 @@ TEST_CASE("compare: the tutorial's recipe loses to PCA at every d, as its own ru
 
     json c = tutorial::run(args("compare", "corrected", 2), dir, "corrected");
     for (int d : {2, 4, 8, 16}) {
-        std::string k = "d" + std::to_string(d);
+        std::string k = with_d("d", d);
         CAPTURE(d);
         CHECK(measured(c, "ae_test_mse_" + k, "max") < measured(c, "pca_test_mse_" + k));
     }
@@ -59,7 +66,7 @@ TEST_CASE("epochs: per-sample SGD at lr 0.01 beats PCA only long after the tutor
     cli::TempDir dir("digits_epochs");
     json t = tutorial::run(args("epochs", "tutorial", 1), dir);
     for (int d : {2, 16}) {
-        std::string k = "d" + std::to_string(d);
+        std::string k = with_d("d", d);
         CAPTURE(d);
         CHECK(measured(t, "ae_test_mse_" + k + "_epoch30") > measured(t, "pca_test_mse_" + k));
         CHECK(measured(t, "ae_test_mse_" + k + "_epoch1000") < measured(t, "pca_test_mse_" + k));
@@ -110,7 +117,7 @@ TEST_CASE("sweep: the tutorial's rate-distortion figures lie inside our spread")
     a.insert(a.end(), {"--latents", "2,16,24"});
     json t = tutorial::run(a, dir);
     for (int d : {2, 16, 24}) {
-        std::string k = "ae_test_mse_d" + std::to_string(d);
+        std::string k = with_d("ae_test_mse_d", d);
         tutorial::check_inside_spread(t, k, printed(t, k));
     }
 }
