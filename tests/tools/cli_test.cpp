@@ -110,6 +110,21 @@ TEST_CASE("anomaly prints precision, recall, F1 and ROC-AUC and writes metrics.j
     CHECK(tp + fn == std::stoi(match[1]));
     check_png(out + "/roc.png");
     CHECK(m.value("figure", "") == out + "/roc.png");
+    // The threshold comes from a fifth of the 148 training 1s, held out of training; the line says how many
+    // test 1s it flags, which are the false positives.
+    CHECK(m.value("calibration_samples", 0) == 30);
+    CHECK(m.value("training_samples", 0) == 118);
+    CHECK(r.line_starting("test normals flagged: " + std::to_string(fp) + " of " + std::to_string(fp + tn)).size() > 0);
+    CHECK(r.contains("percentile of the scores of 30 normal training samples held out of training"));
+
+    Run own = run_cli({"anomaly", "--data", "digits", "--normal", "1", "--latent", "4", "--hidden", "16", "--epochs",
+                       "3", "--calibration", "0", "--out", dir / "own"},
+                      dir);
+    check_ok(own);
+    json m_own = read_json(dir / "own/metrics.json");
+    CHECK(m_own.value("calibration_samples", -1) == 0);
+    CHECK(m_own.value("training_samples", 0) == 148);
+    CHECK(own.contains("percentile of the training samples' own scores (--calibration 0)"));
 }
 
 TEST_CASE("pca writes explained variance ratios that decrease and sum to below 1") {
