@@ -435,6 +435,110 @@ std::string preamble(const std::string& title, const std::string& x_label, const
     return s;
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Heat maps
+
+// viridis (matplotlib's default map) at nine stops: its lightness rises steadily from the lowest value
+// to the highest, so that the colours have an order, also in grey or to a colour-blind eye.
+constexpr const char* viridis = "set palette defined (0 '#440154', 1 '#472d7b', 2 '#3b528b', 3 '#2c728e', "
+                                "4 '#21918c', 5 '#28ae80', 6 '#5ec962', 7 '#addc30', 8 '#fde725')\n";
+
+// Colours of the point sets over a map, none of them in viridis, so that a dot shows on any cell.
+constexpr const char* overlay_colours[] = {"#d62728", "#ff7f0e", "#e377c2", "#000000"};
+
+// The options a heat map has no use for, so that a caller who sets one hears of it.
+void check_heatmap_options(const std::string& what, const PlotOptions& options) {
+    const std::pair<bool, const char*> unused[] = {
+        {options.log_x, "log_x"},           {options.log_y, "log_y"},
+        {!options.y2_label.empty(), "y2_label"}, {options.log_y2, "log_y2"},
+        {!options.marks.empty(), "marks"},  {!options.label_names.empty(), "label_names"}};
+    for (auto [set, name] : unused) {
+        if (set) {
+            throw_value_error(fmt::format("{}: a heat map takes no {}: leave it at its default", what, name));
+        }
+    }
+}
+
+// The centres of a map's cells along one axis: gnuplot's `with image` needs them evenly spaced, and
+// would draw an uneven grid with only a warning. Returns the step.
+double grid_step(const std::string& what, std::string_view name, const std::vector<double>& v) {
+    if (v.size() < 2) {
+        throw_value_error(fmt::format("{}: {} needs at least 2 values, for cells of a known size: got {}", what,
+                                      name, v.size()));
+    }
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        if (!std::isfinite(v[i])) {
+            throw_value_error(fmt::format("{}: {}[{}] is not finite: {}", what, name, i, v[i]));
+        }
+        if (i > 0 && !(v[i] > v[i - 1])) {
+            throw_value_error(fmt::format("{}: {} must increase: {}[{}] = {} after {}[{}] = {}", what, name, name, i,
+                                          v[i], name, i - 1, v[i - 1]));
+        }
+    }
+    double step = (v.back() - v.front()) / double(v.size() - 1);
+    for (std::size_t i = 1; i + 1 < v.size(); ++i) {
+        double even = v.front() + double(i) * step;
+        if (std::fabs(v[i] - even) > 1e-6 * step) {
+            throw_value_error(fmt::format("{}: {} must increase in even steps (of {} here): {}[{}] = {}, not {}", what,
+                                          name, step, name, i, v[i], even));
+        }
+    }
+    return step;
+}
+
+void check_heatmap_values(const std::string& what, const std::vector<double>& xs, const std::vector<double>& ys,
+                          const Array<double>& values, bool log_cb) {
+    if (values.dimension() != 2 || values.shape()[0] != ys.size() || values.shape()[1] != xs.size()) {
+        throw_shape_error(fmt::format("{}: values must be (ys, xs) = ({}, {}), a row per y: got {}", what, ys.size(),
+                                      xs.size(), to_string(values.shape())));
+    }
+    bool any = false;
+    for (std::size_t i = 0; i < ys.size(); ++i) {
+        for (std::size_t j = 0; j < xs.size(); ++j) {
+            double v = values(i, j);
+            any = any || std::isfinite(v);
+            if (log_cb && std::isfinite(v) && v <= 0) {
+                throw_value_error(fmt::format("{}: log colour scale needs positive values: values({}, {}) = {}",
+                                              what, i, j, v));
+            }
+        }
+    }
+    if (!any) {
+        throw_value_error(fmt::format("{}: no finite value to plot: {} values", what, values.size()));
+    }
+}
+
+void check_overlays(const std::string& what, const std::vector<Series>& sets) {
+    if (sets.size() > std::size(overlay_colours)) {
+        throw_value_error(fmt::format("{}: at most {} point sets over a heat map: got {}", what,
+                                      std::size(overlay_colours), sets.size()));
+    }
+    for (const Series& s : sets) {
+        std::string owner = fmt::format("point set {}", gnuplot_string(s.name));
+        if (s.x.size() != s.y.size()) {
+            throw_shape_error(fmt::format("{}: {} has {} x values and {} y values", what, owner, s.x.size(),
+                                          s.y.size()));
+        }
+        if (s.axis != Axis::left) {
+            throw_value_error(fmt::format("{}: {} is on the right axis: a heat map has none", what, owner));
+        }
+        if (!any_finite_point(s.x, s.y)) {
+            throw_value_error(fmt::format("{}: {} has no finite point: {} points", what, owner, s.x.size()));
+        }
+    }
+}
+
+// The colour box's range: the finite values, or around the one value they all share.
+Range colour_range(const Array<double>& values, bool log_cb) {
+    Range r;
+    for (double v : values) {
+        if (std::isfinite(v)) {
+            r.add(v);
+        }
+    }
+    return r.hi > r.lo ? r : fit(r, log_cb);
+}
+
 }  // namespace
 
 std::string detail::plot_lines_script(const std::string& path, const std::string& title, const std::string& x_label,
@@ -542,8 +646,9 @@ std::string detail::plot_scatter_script(const std::string& path, const std::stri
     bool keyed = !labels.empty() && blocks.size() <= 20;
     std::string script = preamble(title, x_label, y_label, options);
     // Names speak for themselves; bare numbers need saying what they are.
-    script += axes_and_key({{x, y, Axis::left, false}}, keyed ? titles : std::vector<std::string>{},
-                           names.empty() ? "label" : "", options);
+    std::string key_title = !options.key_title.empty() ? options.key_title : names.empty() ? "label" : "";
+    script += axes_and_key({{x, y, Axis::left, false}}, keyed ? titles : std::vector<std::string>{}, key_title,
+                           options);
     std::size_t k = 0;
     for (const auto& [label, rows] : blocks) {
         script += fmt::format("$l{} << EOD\n{}EOD\n", k++, rows);
@@ -554,6 +659,66 @@ std::string detail::plot_scatter_script(const std::string& path, const std::stri
     for (k = 0; k < blocks.size(); ++k) {
         script += fmt::format("{}$l{} using 1:2 with points pt 7 ps {} lc rgb '{}' title {}", k == 0 ? "" : ", \\\n    ",
                               k, point_size, colour(k), gnuplot_string(titles[k]));
+    }
+    script += "\n";
+    return script;
+}
+
+std::string detail::plot_heatmap_script(const std::string& path, const std::string& title, const std::string& x_label,
+                                        const std::string& y_label, const std::vector<double>& xs,
+                                        const std::vector<double>& ys, const Array<double>& values,
+                                        const PlotOptions& options) {
+    std::string what = figure_name(path);
+    check_plot_options(what, options);
+    check_heatmap_options(what, options);
+    double dx = grid_step(what, "xs", xs);
+    double dy = grid_step(what, "ys", ys);
+    check_heatmap_values(what, xs, ys, values, options.log_cb);
+    check_overlays(what, options.points);
+
+    std::string script = preamble(title, x_label, y_label, options);
+    // Grid lines would lie under the map, unseen; ticks outside keep off its cells.
+    script += "unset grid\nset tics out\n";
+    script += viridis;
+    Range cb = colour_range(values, options.log_cb);
+    script += options.log_cb ? "set logscale cb\n" : "";
+    script += fmt::format("set cbrange [{}:{}]\n", cb.lo, cb.hi);
+    // %g: gnuplot's default writes 1e-5 as 0.00001, 1 as 1.00000, wider than the room right of the box.
+    script += options.log_cb ? "set format cb '%g'\n" + log_tics("cb", cb) : "";
+    // gnuplot leaves no room right of the frame for the box's tic labels and its label: 18 characters,
+    // for labels such as 0.0001 and the label's line.
+    script += fmt::format("set cblabel {}\nset rmargin 18\n", gnuplot_string(options.cb_label));
+    script += fmt::format("set xrange [{}:{}]\nset yrange [{}:{}]\n", xs.front() - dx / 2, xs.back() + dx / 2,
+                          ys.front() - dy / 2, ys.back() + dy / 2);
+    // Below the plot: inside the frame every corner is map.
+    bool keyed = std::any_of(options.points.begin(), options.points.end(),
+                             [](const Series& s) { return !s.name.empty(); });
+    script += !keyed ? "unset key\n"
+                     : fmt::format("set key below horizontal samplen 1{}\n",
+                                   options.key_title.empty() ? "" : " title " + gnuplot_string(options.key_title));
+    script += "$map << EOD\n";
+    for (std::size_t i = 0; i < ys.size(); ++i) {
+        for (std::size_t j = 0; j < xs.size(); ++j) {
+            script += fmt::format("{} {} {}\n", number(xs[j]), number(ys[i]), number(values(i, j)));
+        }
+    }
+    script += "EOD\n";
+    for (std::size_t k = 0; k < options.points.size(); ++k) {
+        script += fmt::format("$p{} << EOD\n", k);
+        for (std::size_t i = 0; i < options.points[k].x.size(); ++i) {
+            script += fmt::format("{} {}\n", number(options.points[k].x[i]), number(options.points[k].y[i]));
+        }
+        script += "EOD\n";
+    }
+    script += "plot $map using 1:2:3 with image notitle";
+    for (std::size_t k = 0; k < options.points.size(); ++k) {
+        const Series& s = options.points[k];
+        // Smaller dots where there are many; each on a black disc a little larger, its rim.
+        auto [size, rim] = s.x.size() > 500 ? std::pair{0.5, 0.7} : std::pair{0.8, 1.1};
+        std::string key = s.name.empty() ? "notitle" : "title " + gnuplot_string(s.name);
+        script += fmt::format(", \\\n    $p{0} using 1:2 with points pt 7 ps {1} lc rgb '#000000' notitle, \\\n"
+                              "    $p{0} using 1:2 with points pt 7 ps {2} lc rgb '{3}' {4}",
+                              k, rim, size, overlay_colours[k], key);
     }
     script += "\n";
     return script;
@@ -570,6 +735,14 @@ void plot_scatter(const std::string& path, const std::string& title, const std::
                   const std::string& y_label, const std::vector<double>& x, const std::vector<double>& y,
                   const std::vector<std::int64_t>& labels, PlotOptions options) {
     std::string script = detail::plot_scatter_script(path, title, x_label, y_label, x, y, labels, options);
+    std::string what = figure_name(path);
+    nn::detail::write_file_atomically(path, run_gnuplot(what, options.gnuplot, script), what);
+}
+
+void plot_heatmap(const std::string& path, const std::string& title, const std::string& x_label,
+                  const std::string& y_label, const std::vector<double>& xs, const std::vector<double>& ys,
+                  const Array<double>& values, PlotOptions options) {
+    std::string script = detail::plot_heatmap_script(path, title, x_label, y_label, xs, ys, values, options);
     std::string what = figure_name(path);
     nn::detail::write_file_atomically(path, run_gnuplot(what, options.gnuplot, script), what);
 }

@@ -1,6 +1,6 @@
-// Line and scatter plots a person would rather look at than read, as PNG: loss curves, error against
-// latent size, a 2-D latent scatter coloured by label, through gnuplot's pngcairo terminal (Debian's
-// gnuplot-nox).
+// Line, scatter and heat-map plots a person would rather look at than read, as PNG: loss curves, error
+// against latent size, a 2-D latent scatter coloured by label, an error over the plane, through gnuplot's
+// pngcairo terminal (Debian's gnuplot-nox).
 //
 // Includes images.hpp, so that one include still gives every figure: the image grids (write_image_grid,
 // write_comparison) and FigureError, which the plots raise too.
@@ -68,6 +68,19 @@ struct PlotOptions {
     // plot_scatter: the name of label value k, shown in the key instead of the number k. Every label
     // must then be in [0, label_names.size()). Fashion-MNIST's are {"T-shirt/top", "Trouser", ...}.
     std::vector<std::string> label_names = {};
+    // The title of the key, for what the entries are: plot_scatter's key of digits says "digit". Empty:
+    // "label" above a key of bare numbers, no title above label_names (names speak for themselves) or
+    // above plot_heatmap's point sets.
+    std::string key_title = {};
+    // plot_heatmap: the label of the colour box beside the map ("reconstruction MSE"), and a log colour
+    // scale, for values spanning decades (every finite value must then be positive).
+    std::string cb_label = {};
+    bool log_cb = false;
+    // plot_heatmap: at most four sets of points drawn over the map as dots with a black rim, in red,
+    // orange, pink and black (colours viridis lacks, so that a dot shows on any cell), each named in a
+    // key below the plot unless its name is empty. Every one must be on the left axis and have a finite
+    // point. Points with a NaN or Inf coordinate, and points outside the map, are left out.
+    std::vector<Series> points = {};
 };
 
 // Line plot: one line per series, with markers when a series has at most 30 points (error against
@@ -94,15 +107,36 @@ void plot_scatter(const std::string& path, const std::string& title, const std::
                   const std::string& y_label, const std::vector<double>& x, const std::vector<double>& y,
                   const std::vector<std::int64_t>& labels, PlotOptions options = {});
 
+// Heat map of values over a grid: values(i, j) is the value at (xs[j], ys[i]), so that values has a row per
+// y and a column per x, and is drawn as a cell centred there, coloured through viridis (dark purple for
+// the lowest value, yellow for the highest: an order the eye reads without the colour box, and readable
+// in grey), with a colour box labelled options.cb_label on the right. xs and ys must increase in even
+// steps (as a linspace does), at least two each. The colours span the finite values, on a log scale with
+// options.log_cb; the map fills the frame, from half a step before the first x and y to half a step past
+// the last. Non-finite values are left out: their cells show the white background. Points drawn over the
+// map: PlotOptions::points. Of the other options, plot_heatmap reads width, height, gnuplot and key_title;
+// the axis scales, the right axis, marks and label_names must be left at their defaults (a ValueError
+// says which one was not), so that nothing asked for is silently dropped. An error over the plane:
+//   plot_heatmap(path, "reconstruction error", "x", "y", xs, ys, errors,
+//                {.cb_label = "reconstruction MSE", .log_cb = true, .points = {{"data", data_x, data_y}}});
+void plot_heatmap(const std::string& path, const std::string& title, const std::string& x_label,
+                  const std::string& y_label, const std::vector<double>& xs, const std::vector<double>& ys,
+                  const Array<double>& values, PlotOptions options = {});
+
 namespace detail {
-// The gnuplot scripts plot_lines and plot_scatter run, after the same checks and with the same errors:
-// tests read the ranges, the key's place and the labels from them rather than guess them from pixels.
+// The gnuplot scripts plot_lines, plot_scatter and plot_heatmap run, after the same checks and with the
+// same errors: tests read the ranges, the key's place and the labels from them rather than guess them
+// from pixels.
 std::string plot_lines_script(const std::string& path, const std::string& title, const std::string& x_label,
                               const std::string& y_label, const std::vector<Series>& series,
                               const PlotOptions& options);
 std::string plot_scatter_script(const std::string& path, const std::string& title, const std::string& x_label,
                                 const std::string& y_label, const std::vector<double>& x,
                                 const std::vector<double>& y, const std::vector<std::int64_t>& labels,
+                                const PlotOptions& options);
+std::string plot_heatmap_script(const std::string& path, const std::string& title, const std::string& x_label,
+                                const std::string& y_label, const std::vector<double>& xs,
+                                const std::vector<double>& ys, const Array<double>& values,
                                 const PlotOptions& options);
 }  // namespace detail
 

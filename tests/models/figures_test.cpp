@@ -136,7 +136,9 @@ struct Mapping {
     bool log_y = false;
 
     Mapping(const Png& png, const std::string& script, bool log_x_axis, bool log_y_axis)
-        : frame(find_frame(png)), log_x(log_x_axis), log_y(log_y_axis) {
+        : Mapping(find_frame(png), script, log_x_axis, log_y_axis) {}
+    Mapping(Box area, const std::string& script, bool log_x_axis, bool log_y_axis)
+        : frame(area), log_x(log_x_axis), log_y(log_y_axis) {
         auto xr = script_range(script, "x");
         auto yr = script_range(script, "y");
         REQUIRE_MESSAGE(xr.has_value(), "the script sets no x range");
@@ -560,4 +562,231 @@ TEST_CASE("plot_scatter: class names in the key") {
                                  .c_str(),
                              ValueError);
     }
+}
+
+TEST_CASE("plot_scatter: a key titled as the program asks") {
+    Folders folders;
+    std::string path = folders.at("latent.png");
+    std::vector<double> x = {0, 1, 2, 3};
+    std::vector<double> y = {0, 1, 0, 1};
+    std::vector<std::int64_t> labels = {0, 1, 2, 3};
+    std::string digits = models::detail::plot_scatter_script(path, "t", "z1", "z2", x, y, labels, {.key_title = "digit"});
+    CHECK(has(digits, "title 'digit'"));
+    CHECK(!has(digits, "title 'label'"));
+    CHECK(has(models::detail::plot_scatter_script(path, "t", "z1", "z2", x, y, labels, {}), "title 'label'"));
+    std::string named = models::detail::plot_scatter_script(path, "t", "z1", "z2", x, y, labels,
+                                                            {.label_names = {"a", "b", "c", "d"}, .key_title = "kind"});
+    CHECK(has(named, "title 'kind'"));
+    plot_scatter(path, "codes", "z1", "z2", x, y, labels, {.key_title = "digit"});
+    check_plot_png(path, 900, 600);
+}
+
+namespace {
+
+// Not a grey: a cell of the map or a coloured dot, not the border, a tick, text or the background.
+bool coloured(const Png& png, int x, int y) {
+    const unsigned char* p = &png.pixels[static_cast<std::size_t>(y * png.width + x) * png.channels];
+    return std::max({p[0], p[1], p[2]}) - std::min({p[0], p[1], p[2]}) > 24;
+}
+
+// The map's area in a heat map's PNG (find_frame cannot tell its border from a row of dark cells): the
+// longest run of coloured pixels along every 10th row gives its left and right, down every 10th column
+// between them its top and bottom. Scanning many lines steps around the dots and the colour box.
+Box map_area(const Png& png) {
+    auto longest = [](int n, auto is_coloured) {
+        std::pair<int, int> best{0, -1};
+        int start = -1;
+        for (int i = 0; i <= n; ++i) {
+            if (i < n && is_coloured(i)) {
+                start = start < 0 ? i : start;
+            } else if (start >= 0) {
+                if (i - 1 - start > best.second - best.first) {
+                    best = {start, i - 1};
+                }
+                start = -1;
+            }
+        }
+        return best;
+    };
+    auto widest = [](std::pair<int, int> a, std::pair<int, int> b) {
+        return b.second - b.first > a.second - a.first ? b : a;
+    };
+    std::pair<int, int> across{0, -1}, down{0, -1};
+    for (int y = 0; y < png.height; y += 10) {
+        across = widest(across, longest(png.width, [&](int x) { return coloured(png, x, y); }));
+    }
+    for (int x = across.first; x <= across.second; x += 10) {
+        down = widest(down, longest(png.height, [&](int y) { return coloured(png, x, y); }));
+    }
+    REQUIRE(across.second - across.first > 100);
+    REQUIRE(down.second - down.first > 100);
+    return {across.first, down.first, across.second, down.second};
+}
+
+// A 5 x 4 map (5 ys, 4 xs): value 10^(row - 3) * (column + 1), so that the lowest is at the bottom left
+// and the highest at the top right, four decades apart.
+struct Map {
+    std::vector<double> xs = {0, 0.5, 1, 1.5};
+    std::vector<double> ys = {-2, -1, 0, 1, 2};
+    Array<double> values = xt::empty<double>(Shape{5, 4});
+    Map() {
+        for (std::size_t i = 0; i < 5; ++i) {
+            for (std::size_t j = 0; j < 4; ++j) {
+                values(i, j) = std::pow(10.0, double(i) - 3) * double(j + 1);
+            }
+        }
+    }
+};
+
+}  // namespace
+
+TEST_CASE("plot_heatmap: cells coloured in viridis order, a labelled colour box, points over them") {
+    Folders folders;
+    ScopedEnv tmpdir("TMPDIR", folders.tmp.string());
+    std::string path = folders.at("error.png");
+    Map m;
+    PlotOptions options{.cb_label = "reconstruction MSE", .log_cb = true};
+    std::string script = models::detail::plot_heatmap_script(path, "error", "x", "y", m.xs, m.ys, m.values, options);
+    CAPTURE(script);
+    CHECK(has(script, "set palette defined (0 '#440154'"));
+    CHECK(has(script, "8 '#fde725')"));
+    CHECK(has(script, "set cblabel 'reconstruction MSE'"));
+    CHECK(has(script, "set logscale cb"));
+    CHECK(has(script, "set cbrange [0.001:40]"));
+    // 4.6 decades: gnuplot's tics at powers of ten, written as 0.001 rather than 0.00100.
+    CHECK(has(script, "set format cb '%g'"));
+    CHECK(!has(script, "set cbtics"));
+    CHECK(has(script, "unset key"));
+    // The map fills the frame: half a step beyond the first and last centres.
+    REQUIRE(script_range(script, "x").has_value());
+    CHECK(script_range(script, "x")->lo == doctest::Approx(-0.25));
+    CHECK(script_range(script, "x")->hi == doctest::Approx(1.75));
+    CHECK(script_range(script, "y")->lo == doctest::Approx(-2.5));
+    CHECK(script_range(script, "y")->hi == doctest::Approx(2.5));
+    // Row i of values at ys[i]: the value at (1.5, -2) is 0.004.
+    CHECK(has(script, "\n1.5 -2 0.004\n"));
+    CHECK(has(script, "with image notitle"));
+
+    plot_heatmap(path, "error", "x", "y", m.xs, m.ys, m.values, options);
+    check_plot_png(path, 900, 600);
+    Png png = load_png(path);
+    Mapping at(map_area(png), script, false, false);
+    auto colour_of = [&](double x, double y) {
+        auto [px, py] = at.pixel(x, y);
+        return colour_at(png, px, py);
+    };
+    // The lowest cell in viridis's first colour, the highest in its last, the cells between in between
+    // (a colour box along the way would be the same colours).
+    CHECK(colour_of(0, -2) == "#440154");
+    CHECK(colour_of(1.5, 2) == "#fde725");
+    CHECK(colour_of(0, 0) != "#440154");
+    CHECK(colour_of(0, 0) != "#fde725");
+    // The box's label: text right of the box, which is right of the frame.
+    CHECK(count_dark(png, {at.frame.right + 80, at.frame.top, png.width - 1, at.frame.bottom}) > 100);
+    CHECK(listing(folders.tmp).empty());
+
+    SUBCASE("a linear scale: one colour per value, evenly") {
+        std::string linear = models::detail::plot_heatmap_script(path, "error", "x", "y", m.xs, m.ys, m.values,
+                                                                 {.cb_label = "MSE"});
+        CHECK(!has(linear, "logscale"));
+        CHECK(has(linear, "set cbrange [0.001:40]"));
+    }
+    SUBCASE("a non-finite value is left out: its cell shows the background") {
+        m.values(2, 1) = std::nan("");
+        m.values(3, 2) = std::numeric_limits<double>::infinity();
+        std::string gaps = models::detail::plot_heatmap_script(path, "error", "x", "y", m.xs, m.ys, m.values, options);
+        CHECK(has(gaps, "\n0.5 0 NaN\n"));
+        CHECK(has(gaps, "\n1 1 NaN\n"));
+        plot_heatmap(path, "error", "x", "y", m.xs, m.ys, m.values, options);
+        Png holes = load_png(path);
+        auto [px, py] = at.pixel(0.5, 0);
+        CHECK(colour_at(holes, px, py) == "#ffffff");
+    }
+    SUBCASE("one value everywhere: a range around it") {
+        m.values.fill(0.5);
+        std::string flat = models::detail::plot_heatmap_script(path, "error", "x", "y", m.xs, m.ys, m.values, options);
+        CHECK(has(flat, "set cbrange [0.25:1]"));
+        // Labelled within its two quarters of a decade, as a short log axis of plot_lines is.
+        CHECK(has(flat, "\"0.5\" 0.5"));
+    }
+    SUBCASE("points over the map, named in a key below it") {
+        Series data{"data", {0.1, 0.6, 1.2}, {-1.5, 0.2, 1.4}};
+        Series centres{"", {0.5}, {0.0}};
+        std::string points = models::detail::plot_heatmap_script(
+            path, "error", "x", "y", m.xs, m.ys, m.values,
+            {.key_title = "points", .cb_label = "MSE", .log_cb = true, .points = {data, centres}});
+        CAPTURE(points);
+        CHECK(has(points, "set key below horizontal samplen 1 title 'points'"));
+        CHECK(has(points, "lc rgb '#d62728' title 'data'"));
+        CHECK(has(points, "lc rgb '#ff7f0e' notitle"));
+        plot_heatmap(path, "error", "x", "y", m.xs, m.ys, m.values,
+                     {.cb_label = "MSE", .log_cb = true, .points = {data, centres}});
+        Png dotted = load_png(path);
+        // Each dot is red around its centre (antialiasing blends its edge, the map a pixel off what the
+        // ranges say), over cells that are not red.
+        Mapping over(map_area(dotted), points, false, false);
+        for (std::size_t i = 0; i < data.x.size(); ++i) {
+            auto [px, py] = over.pixel(data.x[i], data.y[i]);
+            int red = 0;
+            for (int dy = -2; dy <= 2; ++dy) {
+                for (int dx = -2; dx <= 2; ++dx) {
+                    red += colour_at(dotted, px + dx, py + dy) == "#d62728";
+                }
+            }
+            CHECK(red >= 4);
+        }
+        CHECK(png.colours().count("#d62728") == 0);
+    }
+}
+
+TEST_CASE("plot_heatmap: argument errors, exactly") {
+    Folders folders;
+    std::string path = folders.at("error.png");
+    Map m;
+    auto fails = [&](const std::vector<double>& xs, const std::vector<double>& ys, const Array<double>& values,
+                     const PlotOptions& options) { plot_heatmap(path, "t", "x", "y", xs, ys, values, options); };
+    CHECK_THROWS_WITH_AS(fails(m.xs, {0, 1, 2}, m.values, {}),
+                         fmt::format("figure {}: values must be (ys, xs) = (3, 4), a row per y: got (5, 4)", path)
+                             .c_str(),
+                         ShapeError);
+    CHECK_THROWS_WITH_AS(fails({0, 1, 3, 4}, m.ys, m.values, {}),
+                         fmt::format("figure {}: xs must increase in even steps (of 1.3333333333333333 here): "
+                                     "xs[1] = 1, not 1.3333333333333333",
+                                     path)
+                             .c_str(),
+                         ValueError);
+    CHECK_THROWS_WITH_AS(fails(m.xs, {2, 1, 0, -1, -2}, m.values, {}),
+                         fmt::format("figure {}: ys must increase: ys[1] = 1 after ys[0] = 2", path).c_str(),
+                         ValueError);
+    CHECK_THROWS_WITH_AS(fails({0}, m.ys, xt::ones<double>(Shape{5, 1}), {}),
+                         fmt::format("figure {}: xs needs at least 2 values, for cells of a known size: got 1", path)
+                             .c_str(),
+                         ValueError);
+    CHECK_THROWS_WITH_AS(fails({0, std::nan("")}, m.ys, xt::ones<double>(Shape{5, 2}), {}),
+                         fmt::format("figure {}: xs[1] is not finite: nan", path).c_str(), ValueError);
+    Array<double> undefined = xt::empty<double>(Shape{5, 4});
+    undefined.fill(std::nan(""));
+    CHECK_THROWS_WITH_AS(fails(m.xs, m.ys, undefined, {}),
+                         fmt::format("figure {}: no finite value to plot: 20 values", path).c_str(), ValueError);
+    Array<double> zero = m.values;
+    zero(1, 2) = 0;
+    CHECK_THROWS_WITH_AS(
+        fails(m.xs, m.ys, zero, {.log_cb = true}),
+        fmt::format("figure {}: log colour scale needs positive values: values(1, 2) = 0", path).c_str(), ValueError);
+    CHECK_THROWS_WITH_AS(fails(m.xs, m.ys, m.values, {.log_y = true}),
+                         fmt::format("figure {}: a heat map takes no log_y: leave it at its default", path).c_str(),
+                         ValueError);
+    CHECK_THROWS_WITH_AS(fails(m.xs, m.ys, m.values, {.marks = {{0, 0, "here"}}}),
+                         fmt::format("figure {}: a heat map takes no marks: leave it at its default", path).c_str(),
+                         ValueError);
+    CHECK_THROWS_WITH_AS(fails(m.xs, m.ys, m.values, {.points = {{"data", {1, 2}, {1}}}}),
+                         fmt::format("figure {}: point set 'data' has 2 x values and 1 y values", path).c_str(),
+                         ShapeError);
+    CHECK_THROWS_WITH_AS(
+        fails(m.xs, m.ys, m.values, {.points = {{"data", {1}, {1}, Axis::right}}}),
+        fmt::format("figure {}: point set 'data' is on the right axis: a heat map has none", path).c_str(), ValueError);
+    CHECK_THROWS_WITH_AS(
+        fails(m.xs, m.ys, m.values, {.points = std::vector<Series>(5, Series{"p", {1}, {1}})}),
+        fmt::format("figure {}: at most 4 point sets over a heat map: got 5", path).c_str(), ValueError);
+    CHECK(listing(folders.out).empty());
 }
