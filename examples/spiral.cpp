@@ -201,6 +201,9 @@ struct Run {
     Array<double> plane_error{};  // the reconstruction error at each
 };
 
+// The side of the grid of the error map: cells a hundredth of the plane's width, finer than the noise.
+constexpr std::size_t plane_side = 100;
+
 Array<double> grid_of(const Array<double>& x, std::size_t side) {
     double lo = xt::amin(x)() - 0.15;
     double hi = xt::amax(x)() + 0.15;
@@ -240,7 +243,7 @@ Run run_seed(Protocol protocol, std::uint64_t seed) {
     Array<double> along = xt::linspace<double>(*lo, *hi, 2000);
     along.reshape({2000, 1});
     run.curve = model.decode(Var<double>(along)).value();
-    run.plane = grid_of(s.x, 44);
+    run.plane = grid_of(s.x, plane_side);
     run.plane_error = model.reconstruction_error(run.plane);
     return run;
 }
@@ -265,6 +268,14 @@ void add_points(const Array<double>& a, std::int64_t label, std::vector<double>&
         ys.push_back(a(i, 1));
         labels.push_back(label);
     }
+}
+
+std::vector<double> column(const Array<double>& a, std::size_t j) {
+    std::vector<double> out;
+    for (std::size_t i = 0; i < a.shape(0); ++i) {
+        out.push_back(a(i, j));
+    }
+    return out;
 }
 
 // The three figures the tutorial describes, for the first seed, and its loss curve.
@@ -292,23 +303,19 @@ void figures(const std::string& out, const std::string& tag, const std::string& 
                          "position along the spiral, t", "1-D code", s.position, run.codes, {});
     r.figure(fmt::format("codes_{}.png", tag));
 
-    // Bins a decade apart in halves, the same for both protocols, so that the two maps compare.
-    const std::vector<double> edges = {0.001, 0.003, 0.01, 0.03, 0.1, 0.3};
-    std::vector<std::string> names = {"below 0.001"};
-    for (std::size_t k = 0; k + 1 < edges.size(); ++k) {
-        names.push_back(fmt::format("{:g} to {:g}", edges[k], edges[k + 1]));
+    // A log colour scale: the error spans decades, from the curve the decoder draws to the plane's corners.
+    std::vector<double> grid_x(plane_side), grid_y(plane_side);
+    for (std::size_t j = 0; j < plane_side; ++j) {
+        grid_x[j] = run.plane(j, 0);
+        grid_y[j] = run.plane(j * plane_side, 1);
     }
-    names.push_back(fmt::format("above {:g}", edges.back()));
-    std::vector<double> px, py;
-    std::vector<std::int64_t> bins;
-    for (std::size_t i = 0; i < run.plane.shape(0); ++i) {
-        px.push_back(run.plane(i, 0));
-        py.push_back(run.plane(i, 1));
-        bins.push_back(std::upper_bound(edges.begin(), edges.end(), run.plane_error(i)) - edges.begin());
-    }
-    models::plot_scatter(fmt::format("{}/error_{}.png", out, tag),
-                         fmt::format("{}, seed {}: reconstruction MSE of points over the plane", what, seed), "x",
-                         "y", px, py, bins, {.width = 950, .height = 850, .label_names = names});
+    Array<double> error = run.plane_error;
+    error.reshape({plane_side, plane_side});
+    models::plot_heatmap(fmt::format("{}/error_{}.png", out, tag),
+                         fmt::format("{}, seed {}: reconstruction MSE over the plane", what, seed), "x", "y", grid_x,
+                         grid_y, error,
+                         {.width = 1100, .height = 900, .cb_label = "reconstruction MSE (mean over x and y)",
+                          .log_cb = true, .points = {{"the spiral's points", column(s.x, 0), column(s.x, 1)}}});
     r.figure(fmt::format("error_{}.png", tag));
 
     // Each seed's loss over its own PCA's error: 1 is PCA's line, below it the autoencoder does better.
