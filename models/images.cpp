@@ -78,16 +78,17 @@ struct Layout {
     std::size_t image_height = 0;  // in pixels once render() has scaled them
     std::size_t image_width = 0;
     std::size_t gap = 0;
-    std::size_t label_width = 0;  // 0 without row labels
+    std::size_t label_width = 0;   // 0 without row labels
+    std::size_t label_height = 0;  // 0 without column labels
 
     std::size_t left(std::size_t column) const { return label_width + gap + column * (image_width + gap); }
     // Blocks are 4 * gap apart against gap between rows, so that the eye groups the rows of a block (one
     // extra gap was too little to see).
     std::size_t top(std::size_t row) const {
-        return gap + row * (image_height + gap) + row / (rows / blocks) * 3 * gap;
+        return label_height + gap + row * (image_height + gap) + row / (rows / blocks) * 3 * gap;
     }
     std::size_t width() const { return left(columns); }
-    std::size_t height() const { return gap + rows * (image_height + gap) + (blocks - 1) * 3 * gap; }
+    std::size_t height() const { return label_height + gap + rows * (image_height + gap) + (blocks - 1) * 3 * gap; }
 };
 
 // One image and its cell.
@@ -257,14 +258,27 @@ void render(const std::string& path, const std::vector<Cell>& cells, Layout layo
     // 18 pixels reads at a glance beside a 64-pixel digit; a smaller image gets smaller text rather than
     // text that runs into the next row.
     std::optional<Font> font;
-    if (!options.row_labels.empty()) {
+    if (!options.row_labels.empty() || !options.column_labels.empty()) {
         font.emplace(what, options.font.empty() ? default_font : options.font,
                      static_cast<float>(std::min<std::size_t>(18, layout.image_height)));
+    }
+    if (!options.row_labels.empty()) {
         std::size_t widest = 0;
         for (const std::string& label : options.row_labels) {
             widest = std::max(widest, font->width(label));
         }
         layout.label_width = widest + 16;
+    }
+    if (!options.column_labels.empty()) {
+        for (std::size_t j = 0; j < options.column_labels.size(); ++j) {
+            const std::string& label = options.column_labels[j];
+            if (font->width(label) > layout.image_width) {
+                throw_value_error(fmt::format("{}: column label {} '{}' is {} pixels wide, wider than its {}-pixel "
+                                              "images: shorten it or set a larger scale",
+                                              what, j, label, font->width(label), layout.image_width));
+            }
+        }
+        layout.label_height = font->height() + 8;
     }
     std::size_t width = layout.width();
     std::size_t height = layout.height();
@@ -285,7 +299,14 @@ void render(const std::string& path, const std::vector<Cell>& cells, Layout layo
             }
         }
     }
-    if (font) {
+    std::fill_n(pixels.data(), layout.label_height * width, std::uint8_t{255});
+    for (std::size_t j = 0; j < options.column_labels.size(); ++j) {
+        const std::string& label = options.column_labels[j];
+        std::size_t left = layout.left(j);
+        font->draw(pixels, width, left + (layout.image_width - font->width(label)) / 2, 4, label,
+                   {left, 0, left + layout.image_width - 1, layout.label_height - 1});
+    }
+    if (!options.row_labels.empty()) {
         for (std::size_t y = 0; y < height; ++y) {
             std::fill_n(pixels.data() + y * width, layout.label_width, std::uint8_t{255});
         }
@@ -324,6 +345,10 @@ void write_image_grid(const std::string& path, const Array<float>& images, std::
         throw_value_error(
             fmt::format("{}: {} row labels for {} rows of images", what, options.row_labels.size(), rows));
     }
+    if (!options.column_labels.empty() && options.column_labels.size() != cols) {
+        throw_value_error(fmt::format("{}: {} column labels for {} columns of images", what,
+                                      options.column_labels.size(), cols));
+    }
     std::vector<Cell> cells;
     for (std::size_t i = 0; i < n; ++i) {
         cells.push_back({images.data() + i * images.shape()[1], i % cols, i / cols});
@@ -352,6 +377,15 @@ void write_comparison(const std::string& path, const std::vector<Array<float>>& 
     std::size_t n = sets[0].shape()[0];
     std::size_t cols = columns == 0 ? n : std::min(columns, n);
     std::size_t blocks = (n + cols - 1) / cols;
+    // Labels above the top block only would name the other blocks' columns wrongly.
+    if (!options.column_labels.empty() && blocks > 1) {
+        throw_value_error(fmt::format("{}: column labels need the sets in one block: {} images in {} columns make {}",
+                                      what, n, cols, blocks));
+    }
+    if (!options.column_labels.empty() && options.column_labels.size() != n) {
+        throw_value_error(fmt::format("{}: {} column labels for {} columns of images", what,
+                                      options.column_labels.size(), n));
+    }
     // One block per chunk of columns, each a row per set.
     std::vector<Cell> cells;
     for (std::size_t i = 0; i < n; ++i) {

@@ -1,6 +1,7 @@
 // Image grids a person would rather look at than read, as grayscale PNG through stb_image_write:
-// originals beside reconstructions; clean, corrupted and denoised. Row labels are drawn with stb_truetype
-// in DejaVu Sans (Debian's fonts-dejavu-core), the font gnuplot's plots (figures.hpp) fall back to.
+// originals beside reconstructions; clean, corrupted and denoised. Row and column labels are drawn with
+// stb_truetype in DejaVu Sans (Debian's fonts-dejavu-core), the font gnuplot's plots (figures.hpp) fall
+// back to.
 //
 // Every figure is written atomically (temporary file, rename): a failed figure leaves the old file or
 // none, never half a PNG, and leaves no temporary file behind. Messages start with the figure's path as
@@ -46,7 +47,15 @@ struct ImageGridOptions {
     // block when the sets wrap; write_image_grid one per row of the grid. Empty: no labels and no column.
     // Text is UTF-8, at most 18 pixels high, and no taller than an image.
     std::vector<std::string> row_labels = {};
-    // The TrueType font of the row labels; empty means DejaVu Sans, from Debian's fonts-dejavu-core.
+    // A label for each column, drawn in black on a white band above the grid and centred over its
+    // column: the step of an interpolation ("0.50"), the digit a column shows. One per column:
+    // min(columns, N) for write_image_grid; for write_comparison the sets must fit in one block (columns
+    // 0 or at least N), one label per image. The text is as tall as row labels' (18 pixels, or an
+    // image's height if less); the band is that plus 4 pixels above and below. A label wider than an
+    // image is a ValueError, rather than text running into its neighbour's: shorten it, or set a larger
+    // scale.
+    std::vector<std::string> column_labels = {};
+    // The TrueType font of the labels; empty means DejaVu Sans, from Debian's fonts-dejavu-core.
     std::string font = {};
 };
 
@@ -56,8 +65,9 @@ struct ImageGridOptions {
 // NaN or Inf is a ValueError rather than a silent black pixel. Double arrays convert to float.
 //
 // The PNG is label_width + columns * (image_width * scale + gap) + gap pixels wide and
-// rows * (image_height * scale + gap) + gap high, where label_width is 0 without row labels and
-// otherwise the widest label's width plus 8 pixels either side.
+// label_height + rows * (image_height * scale + gap) + gap high, where label_width is 0 without row
+// labels and otherwise the widest label's width plus 8 pixels either side, and label_height is 0
+// without column labels and otherwise their band's height (ImageGridOptions::column_labels).
 void write_image_grid(const std::string& path, const Array<float>& images, std::size_t image_height,
                       std::size_t image_width, std::size_t columns, ImageGridOptions options = {});
 
@@ -67,7 +77,8 @@ void write_image_grid(const std::string& path, const Array<float>& images, std::
 // with the same N. With columns = 0 every set is one row; with 0 < columns < N the sets wrap together:
 // the first `columns` images of every set, then a wider gap (4 * gap), then the next `columns` of every
 // set, and so on. The width is as for write_image_grid; the height is
-// rows * (image_height * scale + gap) + gap + (blocks - 1) * 3 * gap, with a row per set in every block.
+// label_height + rows * (image_height * scale + gap) + gap + (blocks - 1) * 3 * gap, with a row per set
+// in every block.
 void write_comparison(const std::string& path, const std::vector<Array<float>>& sets, std::size_t image_height,
                       std::size_t image_width, std::size_t columns = 0, ImageGridOptions options = {});
 

@@ -245,6 +245,97 @@ TEST_CASE("write_comparison: a label left of every row, in every block") {
     }
 }
 
+TEST_CASE("column labels: a white band above the grid, each label centred over its column") {
+    Folders folders;
+    ScopedEnv tmpdir("TMPDIR", folders.tmp.string());
+    std::string path = folders.at("steps.png");
+    std::string bare = folders.at("bare.png");
+    // Ten white 8 x 8 digits at scale 8 in one row: 64-pixel images 66 apart.
+    std::vector<std::string> steps;
+    for (int i = 0; i < 10; ++i) {
+        steps.push_back(fmt::format("{:.2f}", i / 9.0));
+    }
+    steps[9] = "1";  // a narrower label, to see each is centred on its own
+    write_image_grid(path, white(10, 8), 8, 8, 10, {.scale = 8, .row_labels = {"path"}, .column_labels = steps});
+    write_image_grid(bare, white(10, 8), 8, 8, 10, {.scale = 8, .row_labels = {"path"}});
+    Png png = load_png(path);
+    Png plain = load_png(bare);
+    // 18-pixel text and 4 pixels above and below it: the figure grows by 26 rows, and only in height.
+    CHECK(png.width == plain.width);
+    CHECK(png.height == plain.height + 26);
+    int label_width = png.width - (10 * 66 + 2);
+    CHECK(png.grey(label_width, 26) == 128);       // the grid's top gap below the band,
+    CHECK(png.grey(label_width + 2, 28) == 255);   // then the first image
+    CHECK(white_run(png, label_width + 2, 28, true) == 64);
+    // The row label moved down with its row: the same text 26 pixels lower.
+    CHECK(count_dark(png, {0, 28, label_width - 1, 91}) == count_dark(plain, {0, 2, label_width - 1, 65}));
+    std::vector<int> dark;
+    for (int j = 0; j < 10; ++j) {
+        int left = label_width + 2 + j * 66;
+        CAPTURE(j);
+        // Text in the band over its column, none over the gaps between columns nor in the band's margins.
+        dark.push_back(count_dark(png, {left, 4, left + 63, 21}));
+        CHECK(dark.back() > 20);
+        CHECK(count_dark(png, {left, 0, left + 63, 3}) == 0);
+        CHECK(count_dark(png, {left, 22, left + 63, 25}) == 0);
+        CHECK(count_dark(png, {left - 2, 0, left - 1, 25}) == 0);
+        // Centred: as much text in the column's left half as in its right, give or take a glyph's shape.
+        int left_half = count_dark(png, {left, 0, left + 31, 25});
+        int right_half = count_dark(png, {left + 32, 0, left + 63, 25});
+        CHECK(std::abs(left_half - right_half) <= (left_half + right_half) / 3);
+    }
+    // "0.00" and "0.11" are as long, "1" shorter.
+    CHECK(dark[9] < dark[0] / 2);
+    // The band is white where no text is, over the row labels' column too.
+    CHECK(png.grey(0, 0) == 255);
+    CHECK(png.grey(label_width + 1, 2) == 255);
+    CHECK(listing(folders.tmp).empty());
+
+    SUBCASE("write_comparison: one label per image, over every set's row") {
+        write_comparison(path, {white(3, 8), white(3, 8)}, 8, 8, 0, {.scale = 8, .column_labels = {"3", "8", "5"}});
+        Png cmp = load_png(path);
+        CHECK(cmp.width == 3 * 66 + 2);
+        CHECK(cmp.height == 26 + 2 * 66 + 2);
+        CHECK(count_dark(cmp, {2, 4, 65, 21}) > 20);
+    }
+    SUBCASE("small images get smaller text, and a smaller band") {
+        write_image_grid(path, white(2, 4), 4, 4, 2, {.scale = 3, .column_labels = {"a", "b"}});
+        Png small = load_png(path);
+        // 12-pixel images: 12-pixel text, a 20-pixel band.
+        CHECK(small.height == 20 + 12 + 4);
+    }
+    SUBCASE("a label wider than its images, a count that does not match, sets that wrap") {
+        std::string before = test::read_bytes(path);
+        // The text's width in pixels depends on the font's version: the message is read around it.
+        std::string message;
+        try {
+            write_image_grid(path, white(2, 8), 8, 8, 2, {.scale = 8, .column_labels = {"0.5", "a very long label"}});
+        } catch (const ValueError& e) {
+            message = e.what();
+        }
+        CAPTURE(message);
+        std::string start = fmt::format("figure {}: column label 1 'a very long label' is ", path);
+        std::string end = " pixels wide, wider than its 64-pixel images: shorten it or set a larger scale";
+        REQUIRE(message.size() > start.size() + end.size());
+        CHECK(message.substr(0, start.size()) == start);
+        CHECK(message.substr(message.size() - end.size()) == end);
+        // 17 characters of 18-pixel text: well over 64 pixels.
+        CHECK(std::stoi(message.substr(start.size())) > 100);
+        CHECK_THROWS_WITH_AS(write_image_grid(path, white(5, 8), 8, 8, 3, {.column_labels = {"a", "b"}}),
+                             fmt::format("figure {}: 2 column labels for 3 columns of images", path).c_str(),
+                             ValueError);
+        CHECK_THROWS_WITH_AS(write_comparison(path, {white(3, 8)}, 8, 8, 0, {.column_labels = {"a", "b"}}),
+                             fmt::format("figure {}: 2 column labels for 3 columns of images", path).c_str(),
+                             ValueError);
+        CHECK_THROWS_WITH_AS(
+            write_comparison(path, {white(4, 8)}, 8, 8, 2, {.column_labels = {"a", "b"}}),
+            fmt::format("figure {}: column labels need the sets in one block: 4 images in 2 columns make 2", path)
+                .c_str(),
+            ValueError);
+        CHECK(test::read_bytes(path) == before);  // the figure of before, untouched
+    }
+}
+
 TEST_CASE("image grid errors name the figure and the shapes, and write nothing") {
     Folders folders;
     std::string path = folders.at("grid.png");
