@@ -28,7 +28,7 @@ inline void plot_codes(const std::string& path, const std::string& title, const 
         x[i] = codes(i, 0);
         y[i] = codes(i, 1);
     }
-    models::plot_scatter(path, title, x_label, y_label, x, y, labels);
+    models::plot_scatter(path, title, x_label, y_label, x, y, labels, {.key_title = "digit"});
 }
 
 // The 2-D codes of the test digits: the first seed's d = 2 autoencoder, and PCA fitted the protocol's way.
@@ -150,7 +150,8 @@ inline void compare(Context& c, Results& r) {
                        fmt::format("training loss by epoch, seed {}, {}", c.args.first_seed, c.protocol_name()),
                        "epoch", "training MSE (mean over the epoch's steps)", curves, {.log_y = true});
     r.figure("loss_curves.png");
-    models::write_comparison(c.path("reconstructions.png"), reconstructions, 8, 8, 0, {.row_labels = row_labels});
+    models::write_comparison(c.path("reconstructions.png"), reconstructions, 8, 8, 0,
+                             {.row_labels = row_labels, .column_labels = digit_names(c.data.test.labels, shown)});
     r.figure("reconstructions.png");
     plot_mse_against_latent(c, r, ae_spread, pca);
 }

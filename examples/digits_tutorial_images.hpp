@@ -78,7 +78,8 @@ inline void noise(Context& c, Results& r) {
                describe(spread_of(masking)), describe(spread_of(clipped)), describe(spread_of(unclipped)),
                describe(spread_of(clipped_changed), 3));
     models::write_comparison(c.path("noise_types.png"), {rows(x, 0, 8), first_masked, first_noisy}, 8, 8, 0,
-                             {.row_labels = {"clean", "masking 0.4", "Gaussian 0.3, clipped"}});
+                             {.row_labels = {"clean", "masking 0.4", "Gaussian 0.3, clipped"},
+                              .column_labels = digit_names(c.data.test.labels, {0, 1, 2, 3, 4, 5, 6, 7})});
     r.figure("noise_types.png");
 }
 
@@ -119,8 +120,8 @@ inline void denoising(Context& c, Results& r) {
     r.measured("denoising_on_clean_test_mse", spread_of(dae_clean_mse));
     r.measured("plain_on_clean_test_mse", spread_of(plain_clean_mse));
     models::write_comparison(c.path("denoising.png"), figure, 8, 8, 0,
-                             {.row_labels = {"clean", "corrupted (masking 0.3)", "denoised",
-                                             "plain AE on corrupted"}});
+                             {.row_labels = {"clean", "corrupted (masking 0.3)", "denoised", "plain AE on corrupted"},
+                              .column_labels = digit_names(c.data.test.labels, {0, 1, 2, 3, 4, 5, 6, 7})});
     r.figure("denoising.png");
 }
 

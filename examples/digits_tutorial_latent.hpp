@@ -111,7 +111,14 @@ inline void interpolation(Context& c, Results& r) {
     r.json["from_test_row"] = i3;
     r.json["to_test_row"] = i8;
     r.json["tutorial_claims"] = {"Standard autoencoders may have discontinuous latent spaces"};
-    models::write_comparison(c.path("interpolation.png"), paths, 8, 8, 0, {.row_labels = labels});
+    // Each step's alpha over its column, to two decimals: the tutorial's one-decimal titles read 0.4, then
+    // 0.6 (4/9 and 5/9), as if a step were missing.
+    std::vector<std::string> alphas;
+    for (std::size_t i = 0; i < steps; ++i) {
+        alphas.push_back(fmt::format("{:.2f}", double(i) / double(steps - 1)));
+    }
+    models::write_comparison(c.path("interpolation.png"), paths, 8, 8, 0,
+                             {.row_labels = labels, .column_labels = alphas});
     r.figure("interpolation.png");
 }
 

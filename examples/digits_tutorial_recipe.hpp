@@ -121,6 +121,16 @@ inline Array<float> rows(const Array<float>& x, std::size_t begin, std::size_t e
     return xt::view(x, xt::range(begin, end), xt::all());
 }
 
+// The digits of the rows `shown`, to label the columns of a figure of those rows.
+inline std::vector<std::string> digit_names(const std::vector<std::int64_t>& labels,
+                                            const std::vector<std::size_t>& shown) {
+    std::vector<std::string> names;
+    for (std::size_t i : shown) {
+        names.push_back(fmt::format("{}", labels[i]));
+    }
+    return names;
+}
+
 inline std::vector<double> train_losses(const History& h) {
     std::vector<double> v;
     for (const auto& e : h.epochs) {
