@@ -76,7 +76,9 @@ int main(int argc, char** argv) {
     app.add_subcommand("all", "every experiment, each into a folder of --out named after it")->callback([&chosen] {
         chosen = "all";
     });
-    CLI11_PARSE(app, argc, argv);
+    if (auto code = parse_command_line(app, argc, argv)) {
+        return *code;
+    }
     configure_blas(argv, c.args.threads);
     c.recipe = Recipe{c.args.protocol};
     std::string base = c.args.out.empty() ? fmt::format("runs/tutorials/002-digits/{}", to_string(c.args.protocol))

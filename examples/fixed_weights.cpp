@@ -396,7 +396,9 @@ int main(int argc, char** argv) {
     image->add_option("--epochs", image_options.epochs, "corrected: training epochs")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
-    CLI11_PARSE(app, argc, argv);
+    if (auto code = parse_command_line(app, argc, argv)) {
+        return *code;
+    }
 
     bool is_network = network->parsed();
     std::string experiment = is_network ? "network" : "image";

@@ -599,7 +599,9 @@ int main(int argc, char** argv) {
                 ->capture_default_str();
         }
     }
-    CLI11_PARSE(app, argc, argv);
+    if (auto code = parse_command_line(app, argc, argv)) {
+        return *code;
+    }
     Experiment& e = *std::ranges::find_if(experiments, [](const Experiment& x) { return x.command->parsed(); });
     TutorialArgs& args = e.args;
     if (args.out.empty()) {

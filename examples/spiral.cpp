@@ -342,7 +342,9 @@ int main(int argc, char** argv) {
     args.seeds = 3;
     args.out = "runs/spiral";
     add_tutorial_options(app, args);
-    CLI11_PARSE(app, argc, argv);
+    if (auto code = parse_command_line(app, argc, argv)) {
+        return *code;
+    }
     try {
         std::vector<std::string> removed = nn::claim_output_folder(
             "spiral", args.out,

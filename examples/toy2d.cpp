@@ -331,7 +331,9 @@ int main(int argc, char** argv) {
     add_tutorial_options(app, args);
     std::string csv;
     app.add_option("--csv", csv, "also write the first seed's points to this CSV, for `tapegrad train --data`");
-    CLI11_PARSE(app, argc, argv);
+    if (auto code = parse_command_line(app, argc, argv)) {
+        return *code;
+    }
     try {
         std::vector<std::string> removed = nn::claim_output_folder("toy2d", args.out, output_files, args.overwrite);
         configure_blas(argv, args.threads);

@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -59,6 +61,25 @@ inline void add_tutorial_options(CLI::App& app, TutorialArgs& args) {
     app.add_option("--out", args.out, "folder for results.json and the figures")->capture_default_str();
     app.add_flag("--overwrite", args.overwrite, "replace what an earlier run left in --out");
     app.add_option("--threads", args.threads, "BLAS threads")->check(CLI::Range(1, 1024))->capture_default_str();
+}
+
+// CLI11_PARSE with a usage error on one line: "toy2d: --seeds: Value 0 not in range [1 - 1000] (toy2d --help
+// tells more)". Returns the exit code when the program should stop (after --help too), else nullopt.
+inline std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv) {
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        std::string program = std::filesystem::path(argv[0]).filename().string();
+        std::string message = e.what();
+        std::replace(message.begin(), message.end(), '\n', ' ');
+        fmt::print(stderr, "{}: {} ({} --help tells more)\n", program, message, program);
+        return e.get_exit_code();
+    }
+    return std::nullopt;
 }
 
 // A figure measured once per seed: its values, mean, sample standard deviation (0 for one value), range.

@@ -189,3 +189,12 @@ TEST_CASE("toy2d keeps an earlier run unless --overwrite") {
     args.push_back("--overwrite");
     tutorial::run(args, dir);
 }
+
+TEST_CASE("toy2d: a usage error is one line that names the option and points to --help") {
+    cli::TempDir dir("toy2d_test");
+    for (const auto& [args, word] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+             {{"--seeds", "0"}, "--seeds"}, {{"--protocol", "as-written"}, "--protocol"}, {{"--bogus"}, "--bogus"}}) {
+        cli::Run r = cli::run_program(TAPEGRAD_EXAMPLE, args, dir);
+        cli::check_one_line_error(r, "toy2d: ", {word, "(toy2d --help tells more)"});
+    }
+}
