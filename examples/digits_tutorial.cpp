@@ -33,17 +33,12 @@ namespace {
 // Runs one experiment into c.out; c arrives with the options set.
 int run(const Experiment& e, Context c) {
     const TutorialArgs& args = c.args;
-    std::vector<std::string> removed;
     try {
-        removed = nn::claim_output_folder("digits_tutorial", c.out, e.files, args.overwrite);
+        claim_run_folder("digits_tutorial", c.out, e.files, args.overwrite);
     } catch (const Error& error) {
         fmt::print(stderr, "{}\n", error.what());
         return 1;
     }
-    if (!removed.empty()) {
-        fmt::print("--overwrite: removed {} from {}\n", fmt::join(removed, ", "), c.out);
-    }
-    std::filesystem::create_directories(c.out);
     c.data = load_data();
     Results r("002", e.name, args);
     fmt::print("\ndigits tutorial, {}: {} protocol, {} seed(s) from {}\n", e.name, to_string(args.protocol),

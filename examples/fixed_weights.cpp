@@ -408,12 +408,7 @@ int main(int argc, char** argv) {
     }
     configure_blas(argv, args.threads);
     try {
-        std::vector<std::string> removed = nn::claim_output_folder("fixed_weights " + experiment, args.out,
-                                                                   files_of(experiment, args.protocol), args.overwrite);
-        if (!removed.empty()) {
-            fmt::print("--overwrite: removed {} from {}\n", fmt::join(removed, ", "), args.out);
-        }
-        std::filesystem::create_directories(args.out);
+        claim_run_folder("fixed_weights " + experiment, args.out, files_of(experiment, args.protocol), args.overwrite);
         if (is_network) {
             return run_network(args);
         }

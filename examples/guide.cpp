@@ -609,12 +609,7 @@ int main(int argc, char** argv) {
     }
     configure_blas(argv, args.threads);
     try {
-        std::vector<std::string> removed =
-            nn::claim_output_folder("guide " + e.name, args.out, files_of(e.name), args.overwrite);
-        if (!removed.empty()) {
-            fmt::print("--overwrite: removed {} from {}\n", fmt::join(removed, ", "), args.out);
-        }
-        std::filesystem::create_directories(args.out);
+        claim_run_folder("guide " + e.name, args.out, files_of(e.name), args.overwrite);
         bool tutorial = args.protocol == Protocol::tutorial;
         if (e.name == "arithmetic") {
             return run_arithmetic(args);

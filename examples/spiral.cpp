@@ -346,7 +346,7 @@ int main(int argc, char** argv) {
         return *code;
     }
     try {
-        std::vector<std::string> removed = nn::claim_output_folder(
+        claim_run_folder(
             "spiral", args.out,
             {"results.json", "reconstruction_tutorial.png", "codes_tutorial.png", "error_tutorial.png",
              "loss_tutorial.png", "reconstruction_corrected.png", "codes_corrected.png", "error_corrected.png",
@@ -356,10 +356,6 @@ int main(int argc, char** argv) {
         Setting set = setting(args.protocol, 0);
         fmt::print("tutorial 001, protocol {}: {}; {} spiral points, seeds {}-{}\nBLAS: {}\n", to_string(args.protocol),
                    set.name, points, args.first_seed, args.first_seed + std::uint64_t(args.seeds) - 1, blas_summary());
-        if (!removed.empty()) {
-            fmt::print("--overwrite: removed {} from {}\n", fmt::join(removed, ", "), args.out);
-        }
-        std::filesystem::create_directories(args.out);
         auto start = std::chrono::steady_clock::now();
         std::vector<Run> runs;
         for (std::uint64_t seed : args.seed_list()) {

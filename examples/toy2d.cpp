@@ -335,15 +335,11 @@ int main(int argc, char** argv) {
         return *code;
     }
     try {
-        std::vector<std::string> removed = nn::claim_output_folder("toy2d", args.out, output_files, args.overwrite);
+        claim_run_folder("toy2d", args.out, output_files, args.overwrite);
         configure_blas(argv, args.threads);
         fmt::print("tutorial 000, protocol {}: 2 -> 1 -> 1 -> 1 -> 2 autoencoder, {} points, seeds {}-{}\nBLAS: {}\n",
                    to_string(args.protocol), points, args.first_seed, args.first_seed + std::uint64_t(args.seeds) - 1,
                    blas_summary());
-        if (!removed.empty()) {
-            fmt::print("--overwrite: removed {} from {}\n", fmt::join(removed, ", "), args.out);
-        }
-        std::filesystem::create_directories(args.out);
         if (!csv.empty()) {
             write_csv(csv, points_of(args.first_seed).x);
             fmt::print("wrote {}\n", csv);

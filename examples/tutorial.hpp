@@ -82,6 +82,17 @@ inline std::optional<int> parse_command_line(CLI::App& app, int argc, char** arg
     return std::nullopt;
 }
 
+// Claims `out` for the program's `files` (an earlier run's are kept unless `overwrite`; nn::claim_output_folder),
+// says what --overwrite removed, and creates the folder.
+inline void claim_run_folder(const std::string& program, const std::string& out, const std::vector<std::string>& files,
+                             bool overwrite) {
+    std::vector<std::string> removed = nn::claim_output_folder(program, out, files, overwrite);
+    if (!removed.empty()) {
+        fmt::print("--overwrite: removed {} from {}\n", fmt::join(removed, ", "), out);
+    }
+    std::filesystem::create_directories(out);
+}
+
 // A figure measured once per seed: its values, mean, sample standard deviation (0 for one value), range.
 struct Spread {
     std::vector<double> values;
