@@ -220,8 +220,9 @@ TEST_CASE("tapegrad train killed at random moments, mid-write too, always resume
     int previous_epoch = 0;
     json previous_history = json::array();
     const int wanted_kills = 80;
+    const int wanted_mid_write = 16;  // a kill lands mid-write by chance: under load, less often
     // Seconds for the kills (more under a sanitizer, where a run is slower); below half the kills wanted,
-    // the test fails.
+    // or fewer mid-write kills than wanted, the test fails.
     const double budget = std::max(40.0, 50 * reference_seconds);
     Clock::time_point start = Clock::now();
 
@@ -260,7 +261,8 @@ TEST_CASE("tapegrad train killed at random moments, mid-write too, always resume
         previous_history = json::array();
     };
 
-    for (int attempt = 0; kills < wanted_kills && seconds_since(start) < budget; ++attempt) {
+    for (int attempt = 0; (kills < wanted_kills || kills_mid_write < wanted_mid_write) && seconds_since(start) < budget;
+         ++attempt) {
         CAPTURE(attempt);
         std::vector<std::string> args = args_for(run.string());
         bool resuming = fs::exists(checkpoint);
@@ -359,7 +361,7 @@ TEST_CASE("tapegrad train killed at random moments, mid-write too, always resume
                         "one bit for bit",
                         kills, kills_mid_write, seconds_since(start), chains_completed));
     CHECK(kills >= wanted_kills / 2);  // 40
-    CHECK(kills_mid_write >= kills / 5);
+    CHECK(kills_mid_write >= wanted_mid_write);
     CHECK(chains_completed >= 2);
 }
 
