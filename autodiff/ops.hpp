@@ -5,6 +5,7 @@
 // its shape. Shapes that do not fit throw ShapeError naming the op and the shapes.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <initializer_list>
 #include <span>
@@ -98,6 +99,57 @@ template <class T> Var<T> concat(std::initializer_list<Var<T>> parts, int axis =
 template <class T> Var<T> slice_rows(const Var<T>& x, std::size_t begin, std::size_t end) {
     return slice(x, 0, begin, end);
 }
+
+// Images, NCHW: x (batch, channels, height, width). Each geometry is per axis, {height, width}, as
+// PyTorch's; the output side of a convolution is (in + 2 padding - dilation (kernel - 1) - 1) / stride + 1.
+using Pair = std::array<std::size_t, 2>;
+struct Conv2dOptions {
+    Pair stride{1, 1};
+    Pair padding{0, 0};
+    Pair dilation{1, 1};
+    std::size_t groups = 1;
+};
+// The cross-correlation of PyTorch's conv2d: x (N, C, H, W), w (O, C / groups, kh, kw), b (O,) -> (N, O,
+// Ho, Wo). Without b, no bias.
+template <class T> Var<T> conv2d(const Var<T>& x, const Var<T>& w, const Conv2dOptions& options = {});
+template <class T> Var<T> conv2d(const Var<T>& x, const Var<T>& w, const Var<T>& b, const Conv2dOptions& options = {});
+struct ConvTranspose2dOptions {
+    Pair stride{1, 1};
+    Pair padding{0, 0};
+    Pair output_padding{0, 0};  // added to one side of the output, below the stride (or the dilation)
+    Pair dilation{1, 1};
+    std::size_t groups = 1;
+};
+// The adjoint of conv2d in x (the gradient of conv2d's input), as PyTorch's conv_transpose2d: x (N, C, H,
+// W), w (C, O / groups, kh, kw), b (O,) -> (N, O, Ho, Wo), Ho = (H - 1) stride - 2 padding + dilation (kh - 1)
+// + output_padding + 1.
+template <class T>
+Var<T> conv_transpose2d(const Var<T>& x, const Var<T>& w, const ConvTranspose2dOptions& options = {});
+template <class T>
+Var<T> conv_transpose2d(const Var<T>& x, const Var<T>& w, const Var<T>& b, const ConvTranspose2dOptions& options = {});
+// The gradient of conv2d's weight: the correlation of conv2d's input x (N, C, H, W) with the gradient g
+// (N, O, Ho, Wo) of its output, summed over the batch -> (O, C / groups, kernel[0], kernel[1]).
+template <class T>
+Var<T> conv2d_weight_grad(const Var<T>& x, const Var<T>& g, Pair kernel, const Conv2dOptions& options = {});
+
+// Pooling over windows of `kernel`, every `stride` (0: the kernel), the input padded by `padding` on each
+// side (at most half the kernel): -infinity for max, zeros for average, which divides by the whole window
+// (PyTorch's defaults: count_include_pad, floor of the output side).
+struct Pool2dOptions {
+    Pair kernel{2, 2};
+    Pair stride{0, 0};
+    Pair padding{0, 0};
+    Pair dilation{1, 1};  // max_pool2d only
+};
+// Ties: the first maximum in the window (row-major) takes the gradient.
+template <class T> Var<T> max_pool2d(const Var<T>& x, const Pool2dOptions& options = {});
+template <class T> Var<T> avg_pool2d(const Var<T>& x, const Pool2dOptions& options = {});
+// The adjoints, which the backward formulas of the pools use: g (the pooled shape) sent back to `like`'s
+// shape, to the maximum of each window of `like` (max) or spread over each window (average).
+template <class T> Var<T> max_pool2d_backward(const Var<T>& g, const Var<T>& like, const Pool2dOptions& options = {});
+template <class T> Var<T> avg_pool2d_backward(const Var<T>& g, Pair size, const Pool2dOptions& options = {});
+// Each pixel repeated scale[0] x scale[1] times: (N, C, H, W) -> (N, C, H scale[0], W scale[1]).
+template <class T> Var<T> upsample_nearest2d(const Var<T>& x, Pair scale);
 
 // Operators. A plain number is a 0-d constant that broadcasts.
 template <class T> using Scalar = std::type_identity_t<T>;

@@ -219,6 +219,80 @@ inline std::map<std::string, std::vector<Case>> specs() {
         {"relu (3, 4) x (5, 4)^T + (5,)", {{{3, 4}}, {{5, 4}}, {{5}}}, fused(Activation::relu, true), 2},
         {"tanh (4, 4) x (4, 4)^T + (4,)", {{{4, 4}}, {{4, 4}}, {{4}}}, fused(Activation::tanh, true), 2, true},
     };
+    // Images, NCHW: stride above 1, padding, dilation, odd and non-square sizes, groups; with and without
+    // a bias.
+    auto conv = [](Conv2dOptions o) {
+        return [o](const Vars& v) { return v.size() == 3 ? conv2d(v[0], v[1], v[2], o) : conv2d(v[0], v[1], o); };
+    };
+    s["conv2d"] = {
+        {"(2, 3, 5, 5) * (4, 3, 3, 3) + (4,)", {{{2, 3, 5, 5}}, {{4, 3, 3, 3}}, {{4}}}, conv({})},
+        {"(2, 2, 7, 6) * (3, 2, 3, 2) stride (2, 1) padding (1, 1)", {{{2, 2, 7, 6}}, {{3, 2, 3, 2}}},
+         conv({.stride = {2, 1}, .padding = {1, 1}})},
+        {"(1, 2, 7, 7) * (2, 2, 3, 3) + (2,) dilation 2 padding 2", {{{1, 2, 7, 7}}, {{2, 2, 3, 3}}, {{2}}},
+         conv({.padding = {2, 2}, .dilation = {2, 2}})},
+        {"(2, 4, 5, 5) * (6, 2, 3, 3) + (6,) groups 2 stride 2 padding 1", {{{2, 4, 5, 5}}, {{6, 2, 3, 3}}, {{6}}},
+         conv({.stride = {2, 2}, .padding = {1, 1}, .groups = 2})},
+        {"(3, 2, 4, 3) * (5, 2, 1, 1)", {{{3, 2, 4, 3}}, {{5, 2, 1, 1}}}, conv({})},
+    };
+    auto conv_t = [](ConvTranspose2dOptions o) {
+        return [o](const Vars& v) {
+            return v.size() == 3 ? conv_transpose2d(v[0], v[1], v[2], o) : conv_transpose2d(v[0], v[1], o);
+        };
+    };
+    s["conv_transpose2d"] = {
+        {"(2, 3, 4, 4) * (3, 2, 3, 3) + (2,) stride 2 padding 1 output padding 1",
+         {{{2, 3, 4, 4}}, {{3, 2, 3, 3}}, {{2}}}, conv_t({.stride = {2, 2}, .padding = {1, 1}, .output_padding = {1, 1}})},
+        {"(1, 4, 3, 5) * (4, 1, 3, 2) groups 2 stride (1, 2) padding (0, 1)", {{{1, 4, 3, 5}}, {{4, 1, 3, 2}}},
+         conv_t({.stride = {1, 2}, .padding = {0, 1}, .groups = 2})},
+        {"(2, 2, 3, 3) * (2, 3, 2, 2) + (3,) dilation 2", {{{2, 2, 3, 3}}, {{2, 3, 2, 2}}, {{3}}},
+         conv_t({.dilation = {2, 2}})},
+    };
+    s["conv2d_weight_grad"] = {
+        {"(2, 3, 5, 5) and (2, 4, 3, 3), kernel 3", {{{2, 3, 5, 5}}, {{2, 4, 3, 3}}},
+         [](const Vars& v) { return conv2d_weight_grad(v[0], v[1], {3, 3}); }},
+        {"(1, 4, 6, 5) and (1, 2, 3, 3), kernel (2, 3) groups 2 stride 2 padding 1",
+         {{{1, 4, 6, 5}}, {{1, 2, 3, 3}}}, [](const Vars& v) {
+             return conv2d_weight_grad(v[0], v[1], {2, 3}, {.stride = {2, 2}, .padding = {0, 1}, .groups = 2});
+         }},
+    };
+    auto pool = [](bool max, Pool2dOptions o) {
+        return [max, o](const Vars& v) { return max ? max_pool2d(v[0], o) : avg_pool2d(v[0], o); };
+    };
+    s["max_pool2d"] = {
+        {"(2, 3, 4, 4) kernel 2", {{{2, 3, 4, 4}}}, pool(true, {})},
+        {"(1, 2, 7, 5) kernel 3 stride 2 padding 1", {{{1, 2, 7, 5}}}, pool(true, {.kernel = {3, 3}, .stride = {2, 2},
+                                                                                  .padding = {1, 1}})},
+        {"(2, 1, 6, 7) kernel (2, 3) stride 1 dilation 2", {{{2, 1, 6, 7}}},
+         pool(true, {.kernel = {2, 3}, .stride = {1, 1}, .dilation = {2, 2}})},
+    };
+    s["avg_pool2d"] = {
+        {"(2, 3, 4, 4) kernel 2", {{{2, 3, 4, 4}}}, pool(false, {})},
+        {"(1, 2, 7, 5) kernel 3 stride 2 padding 1", {{{1, 2, 7, 5}}}, pool(false, {.kernel = {3, 3}, .stride = {2, 2},
+                                                                                   .padding = {1, 1}})},
+        {"(2, 1, 5, 7) kernel (2, 3) stride (1, 2)", {{{2, 1, 5, 7}}}, pool(false, {.kernel = {2, 3}, .stride = {1, 2}})},
+    };
+    // The maxima's source is a constant: the adjoint is linear in g alone.
+    s["max_pool2d_backward"] = {
+        {"(2, 3, 2, 2) to (2, 3, 4, 4) kernel 2", {{{2, 3, 2, 2}}}, [](const Vars& v) {
+             Var<double> like(sample({{2, 3, 4, 4}}, 7));
+             return max_pool2d_backward(v[0], like, {});
+         }},
+        {"(1, 2, 4, 3) to (1, 2, 7, 5) kernel 3 stride 2 padding 1", {{{1, 2, 4, 3}}}, [](const Vars& v) {
+             Var<double> like(sample({{1, 2, 7, 5}}, 8));
+             return max_pool2d_backward(v[0], like, {.kernel = {3, 3}, .stride = {2, 2}, .padding = {1, 1}});
+         }},
+    };
+    s["avg_pool2d_backward"] = {
+        {"(2, 3, 2, 2) to (4, 4) kernel 2", {{{2, 3, 2, 2}}},
+         [](const Vars& v) { return avg_pool2d_backward(v[0], {4, 4}, {}); }},
+        {"(1, 2, 4, 3) to (7, 5) kernel 3 stride 2 padding 1", {{{1, 2, 4, 3}}}, [](const Vars& v) {
+             return avg_pool2d_backward(v[0], {7, 5}, {.kernel = {3, 3}, .stride = {2, 2}, .padding = {1, 1}});
+         }},
+    };
+    s["upsample_nearest2d"] = {
+        {"(2, 3, 3, 4) scale 2", {{{2, 3, 3, 4}}}, [](const Vars& v) { return upsample_nearest2d(v[0], {2, 2}); }},
+        {"(1, 2, 3, 2) scale (1, 3)", {{{1, 2, 3, 2}}}, [](const Vars& v) { return upsample_nearest2d(v[0], {1, 3}); }},
+    };
     return s;
 }
 
