@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -11,6 +12,7 @@
 
 #include "tapegrad/autodiff/ops.hpp"
 #include "tapegrad/nn/activations.hpp"
+#include "tapegrad/nn/conv.hpp"
 #include "tapegrad/nn/losses.hpp"
 
 namespace tapegrad::models {
@@ -23,6 +25,10 @@ std::string AutoencoderConfig::to_json() const {
                         {"tied", tied},
                         {"init", std::string(nn::to_string(init))},
                         {"seed", seed}};
+    if (convolutional()) {
+        j["channels"] = channels;
+        j["image"] = image;
+    }
     return j.dump();
 }
 
@@ -60,10 +66,46 @@ AutoencoderConfig AutoencoderConfig::from_json(const std::string& text) {
                 fmt::format("autoencoder config: seed must be a whole number from 0, got {}", j.at("seed").dump()));
         }
         c.seed = j.at("seed").get<std::uint64_t>();
+        for (const char* key : {"channels", "image"}) {
+            std::vector<std::size_t>& list = key == std::string_view("channels") ? c.channels : c.image;
+            if (!j.contains(key)) {
+                continue;
+            }
+            for (const nlohmann::json& v : j.at(key)) {
+                if (!v.is_number_unsigned() || v.get<std::uint64_t>() == 0 || v.get<std::uint64_t>() > 65535) {
+                    tapegrad::detail::throw_value_error(fmt::format(
+                        "autoencoder config: {} must be whole numbers from 1 to 65535, got {}", key, v.dump()));
+                }
+                list.push_back(v.get<std::size_t>());
+            }
+        }
+        if (c.convolutional()) {
+            c.image_shape();
+        }
         return c;
     } catch (const nlohmann::json::exception& e) {
         tapegrad::detail::throw_value_error(fmt::format("autoencoder config: {}", e.what()));
     }
+}
+
+std::array<std::size_t, 3> AutoencoderConfig::image_shape() const {
+    std::size_t input = sizes.empty() ? 0 : sizes.front();
+    if (image.empty()) {
+        auto side = static_cast<std::size_t>(std::lround(std::sqrt(static_cast<double>(input))));
+        if (side * side != input || input == 0) {
+            tapegrad::detail::throw_value_error(fmt::format(
+                "autoencoder: a convolutional model needs images: {} input features are no square; give the image "
+                "(channels, height, width)",
+                input));
+        }
+        return {1, side, side};
+    }
+    if (image.size() != 3 || image[0] * image[1] * image[2] != input) {
+        tapegrad::detail::throw_value_error(
+            fmt::format("autoencoder: the image [{}] does not hold the {} input features (channels, height, width)",
+                        fmt::join(image, ", "), input));
+    }
+    return {image[0], image[1], image[2]};
 }
 
 template <class T>
@@ -101,8 +143,7 @@ Autoencoder<T>::Autoencoder(AutoencoderConfig config, std::size_t encoder_output
 // A model larger than the machine's memory is refused before anything is allocated: std::bad_alloc
 // halfway through the layers would say nothing of what was asked for.
 template <class T>
-void Autoencoder<T>::check_memory(std::size_t encoder_output) const {
-    const std::vector<std::size_t>& s = config_.sizes;
+void Autoencoder<T>::check_memory(const std::vector<std::size_t>& s, std::size_t encoder_output) const {
     double parameters = 0;  // in double: 10^8 x 10^8 does not wrap
     for (std::size_t i = 0; i + 1 < s.size(); ++i) {
         double out = i + 2 == s.size() ? double(encoder_output) : double(s[i + 1]);
@@ -119,6 +160,30 @@ void Autoencoder<T>::check_memory(std::size_t encoder_output) const {
     }
 }
 
+namespace {
+
+template <class T>
+void add_activation(nn::Sequential<T>& seq, const std::string& name) {
+    if (name != "identity") {
+        seq.add(nn::make_activation<T>(name));
+    }
+}
+
+// The sides of the image after each convolution of kernel 3, stride 2, padding 1: ceil(side / 2).
+std::vector<std::size_t> halved_sides(std::size_t side, std::size_t layers) {
+    std::vector<std::size_t> sides{side};
+    for (std::size_t i = 0; i < layers; ++i) {
+        sides.push_back((sides.back() - 1) / 2 + 1);
+    }
+    return sides;
+}
+
+nn::Conv2dLayerOptions halving(nn::Init init, Pair output_padding = {0, 0}) {
+    return {.kernel = {3, 3}, .stride = {2, 2}, .padding = {1, 1}, .output_padding = output_padding, .init = init};
+}
+
+}  // namespace
+
 template <class T>
 void Autoencoder<T>::build(std::size_t encoder_output) {
     const std::vector<std::size_t>& s = config_.sizes;
@@ -127,34 +192,74 @@ void Autoencoder<T>::build(std::size_t encoder_output) {
             "autoencoder: sizes must list at least the input and the latent size, all above 0, got [{}]",
             fmt::join(s, ", ")));
     }
-    check_memory(encoder_output);
     if (config_.tied && encoder_output != config_.latent_size()) {
         tapegrad::detail::throw_value_error("autoencoder: tied weights need an encoder that ends at the latent size");
     }
+    if (config_.tied && config_.convolutional()) {
+        tapegrad::detail::throw_value_error("autoencoder: tied weights are for dense models, not convolutional ones");
+    }
     std::mt19937_64 rng(config_.seed);
-    nn::LinearOptions linear{.init = config_.init};
-    auto add_activation = [](nn::Sequential<T>& seq, const std::string& name) {
-        if (name != "identity") {
-            seq.add(nn::make_activation<T>(name));
-        }
-    };
     encoder_ = &this->register_module("encoder", std::make_shared<nn::Sequential<T>>());
+    // The dense layers' sizes: from the input, or from the flattened feature map the convolutions leave.
+    std::vector<std::size_t> dense = s;
+    if (config_.convolutional()) {
+        dense[0] = build_conv_encoder(rng);
+    }
+    check_memory(dense, encoder_output);
+    nn::LinearOptions linear{.init = config_.init};
     std::vector<std::shared_ptr<nn::Linear<T>>> encoder_layers;
-    for (std::size_t i = 0; i + 1 < s.size(); ++i) {
-        bool last = i + 2 == s.size();
-        encoder_layers.push_back(std::make_shared<nn::Linear<T>>(s[i], last ? encoder_output : s[i + 1], rng, linear));
+    for (std::size_t i = 0; i + 1 < dense.size(); ++i) {
+        bool last = i + 2 == dense.size();
+        encoder_layers.push_back(
+            std::make_shared<nn::Linear<T>>(dense[i], last ? encoder_output : dense[i + 1], rng, linear));
         encoder_->add(encoder_layers.back());
         add_activation(*encoder_, last ? config_.latent_activation : config_.activation);
     }
     decoder_ = &this->register_module("decoder", std::make_shared<nn::Sequential<T>>());
-    for (std::size_t i = s.size() - 1; i > 0; --i) {
+    for (std::size_t i = dense.size() - 1; i > 0; --i) {
         if (config_.tied) {
             decoder_->add(std::make_shared<TiedLinear<T>>(*encoder_layers[i - 1], rng, config_.init));
         } else {
-            decoder_->add(std::make_shared<nn::Linear<T>>(s[i], s[i - 1], rng, linear));
+            decoder_->add(std::make_shared<nn::Linear<T>>(dense[i], dense[i - 1], rng, linear));
         }
-        add_activation(*decoder_, i == 1 ? config_.output_activation : config_.activation);
+        bool output = i == 1 && !config_.convolutional();
+        add_activation(*decoder_, output ? config_.output_activation : config_.activation);
     }
+    if (config_.convolutional()) {
+        build_conv_decoder(rng);
+    }
+}
+
+template <class T>
+std::size_t Autoencoder<T>::build_conv_encoder(std::mt19937_64& rng) {
+    auto [c, h, w] = config_.image_shape();
+    encoder_->add(std::make_shared<nn::Unflatten<T>>(std::array<std::size_t, 3>{c, h, w}));
+    std::size_t in = c;
+    for (std::size_t out : config_.channels) {
+        encoder_->add(std::make_shared<nn::Conv2d<T>>(in, out, rng, halving(config_.init)));
+        add_activation(*encoder_, config_.activation);
+        in = out;
+    }
+    encoder_->add(std::make_shared<nn::Flatten<T>>());
+    std::size_t layers = config_.channels.size();
+    return in * halved_sides(h, layers).back() * halved_sides(w, layers).back();
+}
+
+template <class T>
+void Autoencoder<T>::build_conv_decoder(std::mt19937_64& rng) {
+    auto [c, h, w] = config_.image_shape();
+    const std::vector<std::size_t>& ch = config_.channels;
+    std::vector<std::size_t> hs = halved_sides(h, ch.size());
+    std::vector<std::size_t> ws = halved_sides(w, ch.size());
+    decoder_->add(std::make_shared<nn::Unflatten<T>>(std::array<std::size_t, 3>{ch.back(), hs.back(), ws.back()}));
+    for (std::size_t i = ch.size(); i-- > 0;) {
+        // A transposed convolution doubles the side less one; the output padding adds it back to even sides.
+        Pair output_padding{hs[i] + 1 - 2 * hs[i + 1], ws[i] + 1 - 2 * ws[i + 1]};
+        std::size_t out = i == 0 ? c : ch[i - 1];
+        decoder_->add(std::make_shared<nn::ConvTranspose2d<T>>(ch[i], out, rng, halving(config_.init, output_padding)));
+        add_activation(*decoder_, i == 0 ? config_.output_activation : config_.activation);
+    }
+    decoder_->add(std::make_shared<nn::Flatten<T>>());
 }
 
 template <class T>
@@ -181,9 +286,14 @@ Array<T> Autoencoder<T>::reconstruction_error(const Array<T>& x) {
 
 template <class T>
 std::string Autoencoder<T>::describe() const {
-    return fmt::format("Autoencoder[{}]({}, {}, latent {}, output {}{})", variant(), fmt::join(config_.sizes, "-"),
-                       config_.activation, config_.latent_activation, config_.output_activation,
-                       config_.tied ? ", tied" : "");
+    std::string conv;
+    if (config_.convolutional()) {
+        auto [c, h, w] = config_.image_shape();
+        conv = fmt::format("conv {} on {}x{}x{}, ", fmt::join(config_.channels, "-"), c, h, w);
+    }
+    return fmt::format("Autoencoder[{}]({}{}, {}, latent {}, output {}{})", variant(), conv,
+                       fmt::join(config_.sizes, "-"), config_.activation, config_.latent_activation,
+                       config_.output_activation, config_.tied ? ", tied" : "");
 }
 
 template <class T>

@@ -11,6 +11,7 @@
 // Instantiated for float and double in models/autoencoder.cpp.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <random>
@@ -33,8 +34,17 @@ struct AutoencoderConfig {
     bool tied = false;
     nn::Init init = nn::Init::torch_default;
     std::uint64_t seed = 0;
+    // A convolutional encoder and decoder: the channels of each convolution (kernel 3, stride 2, padding 1:
+    // each halves the image's side, rounding up), applied to the input's image before the dense layers
+    // sizes[1..]; the decoder mirrors them with transposed convolutions. Empty for a dense model.
+    std::vector<std::size_t> channels{};
+    // The image each input row holds, {channels, height, width}; empty: one channel, square.
+    std::vector<std::size_t> image{};
 
     std::size_t input_size() const { return sizes.front(); }
+    bool convolutional() const { return !channels.empty(); }
+    // The image of an input row, checked against the input size: ValueError when it does not fit.
+    std::array<std::size_t, 3> image_shape() const;
     std::size_t latent_size() const { return sizes.back(); }
     // JSON text, as checkpoints store it, and back (throws ValueError on a bad one).
     std::string to_json() const;
@@ -113,7 +123,11 @@ protected:
 
 private:
     void build(std::size_t encoder_output);
-    void check_memory(std::size_t encoder_output) const;
+    // The convolutional layers around the dense ones, when the configuration has channels: returns the
+    // size of a flattened feature map, where the dense layers start.
+    std::size_t build_conv_encoder(std::mt19937_64& rng);
+    void build_conv_decoder(std::mt19937_64& rng);
+    void check_memory(const std::vector<std::size_t>& sizes, std::size_t encoder_output) const;
 
     AutoencoderConfig config_;
     std::string variant_ = "vanilla";

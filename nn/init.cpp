@@ -60,8 +60,12 @@ Init parse_init(std::string_view name) {
 
 template <class T>
 Array<T> init_weight(Init init, std::size_t fan_in, std::size_t fan_out, std::mt19937_64& rng) {
+    return init_weight<T>(init, Shape{fan_in, fan_out}, fan_in, fan_out, rng);
+}
+
+template <class T>
+Array<T> init_weight(Init init, const Shape& shape, std::size_t fan_in, std::size_t fan_out, std::mt19937_64& rng) {
     check_fans(fan_in, fan_out);
-    Shape shape{fan_in, fan_out};
     auto in = static_cast<double>(fan_in);
     auto sum = static_cast<double>(fan_in + fan_out);
     switch (init) {
@@ -97,6 +101,8 @@ Array<T> init_bias(Init init, std::size_t fan_in, std::size_t fan_out, std::mt19
 
 template Array<float> init_weight<float>(Init, std::size_t, std::size_t, std::mt19937_64&);
 template Array<double> init_weight<double>(Init, std::size_t, std::size_t, std::mt19937_64&);
+template Array<float> init_weight<float>(Init, const Shape&, std::size_t, std::size_t, std::mt19937_64&);
+template Array<double> init_weight<double>(Init, const Shape&, std::size_t, std::size_t, std::mt19937_64&);
 template Array<float> init_bias<float>(Init, std::size_t, std::size_t, std::mt19937_64&);
 template Array<double> init_bias<double>(Init, std::size_t, std::size_t, std::mt19937_64&);
 

@@ -25,6 +25,10 @@ Init parse_init(std::string_view name);
 
 template <class T>
 Array<T> init_weight(Init init, std::size_t fan_in, std::size_t fan_out, std::mt19937_64& rng);
+// A weight of any shape drawn for the given fans: a convolution's (out, in / groups, kh, kw), whose fan_in
+// is in / groups kh kw.
+template <class T>
+Array<T> init_weight(Init init, const Shape& shape, std::size_t fan_in, std::size_t fan_out, std::mt19937_64& rng);
 // Zeros, but for torch_default, which draws the bias like the weight.
 template <class T>
 Array<T> init_bias(Init init, std::size_t fan_in, std::size_t fan_out, std::mt19937_64& rng);

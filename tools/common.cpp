@@ -240,6 +240,16 @@ void add_model_options(CLI::App& app, ModelOptions& o) {
                    "the reconstruction's activation (default: sigmoid for data scaled into [0, 1], else identity)")
         ->check(activation);
     app.add_flag("--tied", o.tied, "decoder weights are the encoder's, transposed");
+    app.add_option("--conv", o.conv,
+                   "a convolutional encoder and decoder with these channels (e.g. 16,32: 3x3 kernels, stride 2, "
+                   "padding 1) before the dense layers; any variant")
+        ->delimiter(',')
+        ->check(positive_whole);
+    app.add_option("--image", o.image,
+                   "the image each row holds, channels,height,width (default with --conv: 1 channel, square)")
+        ->delimiter(',')
+        ->expected(3)
+        ->check(positive_whole);
     app.add_option("--init", o.init, "weight initialiser")->check(initialiser)->capture_default_str();
     app.add_option("--seed", o.seed,
                    fmt::format("seed of the weights and of the model's noise ({}) unless --options gives that its "
@@ -296,6 +306,11 @@ models::AutoencoderConfig model_config(const ModelOptions& o, std::size_t input,
         }
     }
     c.tied = o.tied;
+    c.channels = o.conv;
+    c.image = o.image;
+    if (!c.image.empty() && c.channels.empty()) {
+        throw_value_error("model: --image describes the input of a convolutional model: give --conv too");
+    }
     c.init = nn::parse_init(o.init);
     c.seed = o.seed;
     return c;

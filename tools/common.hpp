@@ -77,6 +77,8 @@ struct ModelOptions {
     std::string init = "torch_default";
     std::uint64_t seed = 0;
     std::string options = "{}";      // the variant's options as JSON
+    std::vector<std::size_t> conv;   // channels of a convolutional encoder (empty: dense)
+    std::vector<std::size_t> image;  // (channels, height, width) of an input row; empty: one channel, square
 };
 
 void add_model_options(CLI::App& app, ModelOptions& options);

@@ -1,0 +1,186 @@
+#include "tapegrad/nn/conv.hpp"
+
+#include <fmt/format.h>
+
+#include "tapegrad/autodiff/error.hpp"
+#include "tapegrad/autodiff/ops.hpp"
+
+namespace tapegrad::nn {
+
+namespace {
+
+std::string pair_text(Pair p) { return p[0] == p[1] ? fmt::format("{}", p[0]) : fmt::format("({}, {})", p[0], p[1]); }
+
+// "kernel_size=3, stride=2, padding=1": what differs from the defaults, as torch prints a layer.
+std::string geometry_text(const Conv2dLayerOptions& o, bool transposed) {
+    std::string text = fmt::format("kernel_size={}", pair_text(o.kernel));
+    if (o.stride != Pair{1, 1}) {
+        text += fmt::format(", stride={}", pair_text(o.stride));
+    }
+    if (o.padding != Pair{0, 0}) {
+        text += fmt::format(", padding={}", pair_text(o.padding));
+    }
+    if (transposed && o.output_padding != Pair{0, 0}) {
+        text += fmt::format(", output_padding={}", pair_text(o.output_padding));
+    }
+    if (o.dilation != Pair{1, 1}) {
+        text += fmt::format(", dilation={}", pair_text(o.dilation));
+    }
+    if (o.groups != 1) {
+        text += fmt::format(", groups={}", o.groups);
+    }
+    if (!o.bias) {
+        text += ", bias=false";
+    }
+    return text;
+}
+
+void check_channels(std::string_view layer, std::size_t in, std::size_t out, std::size_t groups) {
+    if (in == 0 || out == 0 || groups == 0 || in % groups != 0 || out % groups != 0) {
+        detail::throw_value_error(fmt::format("{}: {} input and {} output channels must be above 0 and split into {} "
+                                              "groups",
+                                              layer, in, out, groups));
+    }
+}
+
+std::string pool_text(const Pool2dOptions& o, bool dilation) {
+    Pair stride{o.stride[0] == 0 ? o.kernel[0] : o.stride[0], o.stride[1] == 0 ? o.kernel[1] : o.stride[1]};
+    std::string text = fmt::format("kernel_size={}, stride={}", pair_text(o.kernel), pair_text(stride));
+    if (o.padding != Pair{0, 0}) {
+        text += fmt::format(", padding={}", pair_text(o.padding));
+    }
+    if (dilation && o.dilation != Pair{1, 1}) {
+        text += fmt::format(", dilation={}", pair_text(o.dilation));
+    }
+    return text;
+}
+
+}  // namespace
+
+template <class T>
+Conv2d<T>::Conv2d(std::size_t in, std::size_t out, Conv2dLayerOptions options)
+    : in_(in), out_(out), options_(options) {
+    std::mt19937_64 rng(options.seed);
+    create(rng);
+}
+
+template <class T>
+Conv2d<T>::Conv2d(std::size_t in, std::size_t out, std::mt19937_64& rng, Conv2dLayerOptions options)
+    : in_(in), out_(out), options_(options) {
+    create(rng);
+}
+
+template <class T>
+void Conv2d<T>::create(std::mt19937_64& rng) {
+    check_channels("Conv2d", in_, out_, options_.groups);
+    const Pair& k = options_.kernel;
+    std::size_t fan_in = in_ / options_.groups * k[0] * k[1];
+    std::size_t fan_out = out_ / options_.groups * k[0] * k[1];
+    Shape shape{out_, in_ / options_.groups, k[0], k[1]};
+    weight_ = this->register_parameter("weight", init_weight<T>(options_.init, shape, fan_in, fan_out, rng));
+    if (options_.bias) {
+        bias_ = this->register_parameter("bias", init_bias<T>(options_.init, fan_in, out_, rng));
+    }
+}
+
+template <class T>
+Var<T> Conv2d<T>::forward(const Var<T>& x) {
+    Conv2dOptions o{options_.stride, options_.padding, options_.dilation, options_.groups};
+    return bias_.defined() ? conv2d(x, weight_, bias_, o) : conv2d(x, weight_, o);
+}
+
+template <class T>
+std::string Conv2d<T>::describe() const {
+    return fmt::format("Conv2d({}, {}, {})", in_, out_, geometry_text(options_, false));
+}
+
+template <class T>
+ConvTranspose2d<T>::ConvTranspose2d(std::size_t in, std::size_t out, Conv2dLayerOptions options)
+    : in_(in), out_(out), options_(options) {
+    std::mt19937_64 rng(options.seed);
+    create(rng);
+}
+
+template <class T>
+ConvTranspose2d<T>::ConvTranspose2d(std::size_t in, std::size_t out, std::mt19937_64& rng, Conv2dLayerOptions options)
+    : in_(in), out_(out), options_(options) {
+    create(rng);
+}
+
+template <class T>
+void ConvTranspose2d<T>::create(std::mt19937_64& rng) {
+    check_channels("ConvTranspose2d", in_, out_, options_.groups);
+    const Pair& k = options_.kernel;
+    // PyTorch's fans for a weight (in, out / groups, kh, kw): its second dimension times the kernel's area in.
+    std::size_t fan_in = out_ / options_.groups * k[0] * k[1];
+    std::size_t fan_out = in_ * k[0] * k[1];
+    Shape shape{in_, out_ / options_.groups, k[0], k[1]};
+    weight_ = this->register_parameter("weight", init_weight<T>(options_.init, shape, fan_in, fan_out, rng));
+    if (options_.bias) {
+        bias_ = this->register_parameter("bias", init_bias<T>(options_.init, fan_in, out_, rng));
+    }
+}
+
+template <class T>
+Var<T> ConvTranspose2d<T>::forward(const Var<T>& x) {
+    ConvTranspose2dOptions o{options_.stride, options_.padding, options_.output_padding, options_.dilation,
+                             options_.groups};
+    return bias_.defined() ? conv_transpose2d(x, weight_, bias_, o) : conv_transpose2d(x, weight_, o);
+}
+
+template <class T>
+std::string ConvTranspose2d<T>::describe() const {
+    return fmt::format("ConvTranspose2d({}, {}, {})", in_, out_, geometry_text(options_, true));
+}
+
+template <class T>
+std::string MaxPool2d<T>::describe() const {
+    return fmt::format("MaxPool2d({})", pool_text(options_, true));
+}
+
+template <class T>
+std::string AvgPool2d<T>::describe() const {
+    return fmt::format("AvgPool2d({})", pool_text(options_, false));
+}
+
+template <class T>
+std::string Upsample<T>::describe() const {
+    return fmt::format("Upsample(scale_factor={}, mode=nearest)", pair_text(scale_));
+}
+
+template <class T>
+Var<T> Flatten<T>::forward(const Var<T>& x) {
+    if (x.ndim() < 2) {
+        detail::throw_shape_error(fmt::format("Flatten: needs a batch of values, (N, ...): {}", tapegrad::to_string(x.shape())));
+    }
+    return reshape(x, Shape{x.shape()[0], x.size() / std::max<std::size_t>(x.shape()[0], 1)});
+}
+
+template <class T>
+Var<T> Unflatten<T>::forward(const Var<T>& x) {
+    std::size_t features = image_[0] * image_[1] * image_[2];
+    if (x.ndim() != 2 || x.shape()[1] != features) {
+        detail::throw_shape_error(fmt::format("{}: input has shape {}, expected (batch, {})", describe(),
+                                              tapegrad::to_string(x.shape()), features));
+    }
+    return reshape(x, Shape{x.shape()[0], image_[0], image_[1], image_[2]});
+}
+
+template <class T>
+std::string Unflatten<T>::describe() const {
+    return fmt::format("Unflatten({}, {}, {})", image_[0], image_[1], image_[2]);
+}
+
+#define TAPEGRAD_INSTANTIATE(M) \
+    template class M<float>;    \
+    template class M<double>;
+TAPEGRAD_INSTANTIATE(Conv2d)
+TAPEGRAD_INSTANTIATE(ConvTranspose2d)
+TAPEGRAD_INSTANTIATE(MaxPool2d)
+TAPEGRAD_INSTANTIATE(AvgPool2d)
+TAPEGRAD_INSTANTIATE(Upsample)
+TAPEGRAD_INSTANTIATE(Flatten)
+TAPEGRAD_INSTANTIATE(Unflatten)
+#undef TAPEGRAD_INSTANTIATE
+
+}  // namespace tapegrad::nn
