@@ -101,6 +101,9 @@ void Module<T>::summarize(const std::string& name, std::size_t depth, std::strin
         own += var.size();
     }
     std::string label = fmt::format("{:{}}{}{}", "", 2 * depth, name.empty() ? "" : name + "  ", describe());
+    if (!shapes.empty() && label.size() >= 36) {
+        label += "  ";  // a long layer (a convolution's geometry) pushes its shapes right, never against it
+    }
     out += shapes.empty() ? label + "\n" : fmt::format("{:<36}{:<44}{:>10}\n", label, shapes, own);
     for (const auto& [child_name, child] : children_) {
         child->summarize(child_name, depth + 1, out);

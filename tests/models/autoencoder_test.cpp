@@ -41,6 +41,32 @@ std::vector<std::shared_ptr<Autoencoder<double>>> every_variant() {
     };
 }
 
+// A convolutional encoder and decoder on 2-channel 3x5 images: sides 3 -> 2 -> 1 and 5 -> 3 -> 2, odd
+// sides, so that the decoder's transposed convolutions take no output padding, then dense 4 -> 4 -> 2.
+AutoencoderConfig small_conv(std::string latent = "tanh") {
+    AutoencoderConfig c = small(std::move(latent));
+    c.sizes = {30, 4, 2};
+    c.channels = {3, 2};
+    c.image = {2, 3, 5};
+    return c;
+}
+
+// Each variant once more, on small_conv.
+std::vector<std::shared_ptr<Autoencoder<double>>> every_conv_variant() {
+    auto denoising = std::make_shared<DenoisingAutoencoder<double>>(small_conv(), DenoisingOptions{.level = 0.3, .seed = 1});
+    denoising->noise().fix(true);
+    auto variational = std::make_shared<VariationalAutoencoder<double>>(small_conv("identity"), VariationalOptions{.seed = 2});
+    variational->noise().fix(true);
+    return {
+        std::make_shared<Autoencoder<double>>(small_conv()),
+        denoising,
+        std::make_shared<SparseAutoencoder<double>>(small_conv("sigmoid"),
+                                                    SparseOptions{.rho = 0.1, .beta = 3, .lambda = 1e-2}),
+        std::make_shared<ContractiveAutoencoder<double>>(small_conv(), ContractiveOptions{.lambda = 0.1}),
+        variational,
+    };
+}
+
 }  // namespace
 
 TEST_CASE("layers and full names follow the sizes; the decoder mirrors the encoder") {
@@ -81,6 +107,67 @@ TEST_CASE("every variant passes a gradient check over all its parameters, in dou
         GradcheckReport report = gradcheck([&] { return model->loss(x); }, params);
         CHECK(report);
         CHECK(report.inputs.front().name == "encoder.0.weight");
+    }
+}
+
+TEST_CASE("a convolutional model: convolutions halve the image's sides, transposed ones give them back") {
+    // The benchmark's Fashion-MNIST model: 28 -> 14 -> 7 and back, each transposed convolution padded by one.
+    Autoencoder<float> fashion({.sizes = {784, 64}, .output_activation = "sigmoid", .channels = {16, 32}});
+    std::vector<std::string> names;
+    for (const auto& p : fashion.named_parameters()) {
+        names.push_back(p.name + " " + to_string(p.var.shape()));
+    }
+    CHECK(names == std::vector<std::string>{
+                       "encoder.1.weight (16, 1, 3, 3)", "encoder.1.bias (16,)", "encoder.3.weight (32, 16, 3, 3)",
+                       "encoder.3.bias (32,)", "encoder.6.weight (1568, 64)", "encoder.6.bias (64,)",
+                       "decoder.0.weight (64, 1568)", "decoder.0.bias (1568,)", "decoder.3.weight (32, 16, 3, 3)",
+                       "decoder.3.bias (16,)", "decoder.5.weight (16, 1, 3, 3)", "decoder.5.bias (1,)"});
+    std::string summary = fashion.summary();
+    CAPTURE(summary);
+    for (const char* layer : {"Unflatten(1, 28, 28)", "Conv2d(1, 16, kernel_size=3, stride=2, padding=1)",
+                              "ConvTranspose2d(32, 16, kernel_size=3, stride=2, padding=1, output_padding=1)",
+                              "Unflatten(32, 7, 7)", "Flatten"}) {
+        CHECK(summary.find(layer) != std::string::npos);
+    }
+    CHECK(fashion.describe() == "Autoencoder[vanilla](conv 16-32 on 1x28x28, 784-64, relu, latent identity, output sigmoid)");
+    Var<float> images(test::random_array<float>({3, 784}, 2, 0, 1));
+    CHECK(fashion.encode(images).shape() == Shape{3, 64});
+    CHECK(fashion.reconstruct(images).shape() == Shape{3, 784});
+
+    // Odd sides need no output padding: 2 x 3 x 5 -> 3 x 2 x 3 -> 2 x 1 x 2 and back.
+    Autoencoder<double> odd(small_conv());
+    Var<double> x(test::random_array<double>({4, 30}, 3, 0, 1));
+    CHECK(odd.reconstruct(x).shape() == Shape{4, 30});
+    CHECK(odd.summary().find("ConvTranspose2d(3, 2, kernel_size=3, stride=2, padding=1)  weight") != std::string::npos);
+
+    AutoencoderConfig back = AutoencoderConfig::from_json(small_conv().to_json());
+    CHECK(back.channels == std::vector<std::size_t>{3, 2});
+    CHECK(back.image == std::vector<std::size_t>{2, 3, 5});
+    CHECK(back.to_json() == small_conv().to_json());
+    // A dense model's description is what it was before convolutions existed.
+    CHECK(small().to_json().find("channels") == std::string::npos);
+
+    CHECK_THROWS_WITH_AS(Autoencoder<float>({.sizes = {30, 4}, .channels = {3}}),
+                         "autoencoder: a convolutional model needs images: 30 input features are no square; give the "
+                         "image (channels, height, width)",
+                         ValueError);
+    CHECK_THROWS_WITH_AS(Autoencoder<float>({.sizes = {30, 4}, .channels = {3}, .image = {1, 5, 5}}),
+                         "autoencoder: the image [1, 5, 5] does not hold the 30 input features (channels, height, "
+                         "width)",
+                         ValueError);
+    CHECK_THROWS_WITH_AS(Autoencoder<float>({.sizes = {16, 4}, .tied = true, .channels = {3}}),
+                         "autoencoder: tied weights are for dense models, not convolutional ones", ValueError);
+}
+
+TEST_CASE("every variant on a convolutional encoder and decoder passes a gradient check over all its parameters") {
+    Var<double> x(test::random_array<double>({3, 30}, 4, 0, 1));
+    for (auto& model : every_conv_variant()) {
+        CAPTURE(model->describe());
+        std::vector<Var<double>> params = model->parameters();
+        GradcheckReport report = gradcheck([&] { return model->loss(x); }, params);
+        CHECK(report);
+        CHECK(report.inputs.front().name == "encoder.1.weight");
+        CHECK(report.inputs.size() == 16);  // two convolutions and two dense layers each way, weights and biases
     }
 }
 

@@ -508,9 +508,15 @@ TEST_CASE("a noisy variant resumed from its checkpoint ends where the unbroken r
     std::vector<std::size_t> rows(300);
     std::iota(rows.begin(), rows.end(), std::size_t{0});
     data = nn::select_rows(data, rows);
-    for (const char* variant : {"denoising", "variational"}) {
+    // The third: a convolutional one (8x8 digits through 4 and 8 channels), resumed bit for bit as well.
+    for (auto [variant, conv] : {std::pair{"denoising", false}, {"variational", false}, {"denoising", true}}) {
         CAPTURE(variant);
-        auto make = [&] { return models::make_autoencoder<float>(variant, {.sizes = {64, 16, 4}, .seed = 3}); };
+        CAPTURE(conv);
+        models::AutoencoderConfig config{.sizes = {64, 16, 4}, .seed = 3};
+        if (conv) {
+            config.channels = {4, 8};
+        }
+        auto make = [&] { return models::make_autoencoder<float>(variant, config); };
         models::TrainerOptions options{.epochs = 4, .batch_size = 32, .restore_best = false, .seed = 5};
 
         auto unbroken = make();
@@ -519,7 +525,7 @@ TEST_CASE("a noisy variant resumed from its checkpoint ends where the unbroken r
         auto first = make();
         models::TrainerOptions half = options;
         half.epochs = 2;
-        half.checkpoint = dir / (std::string(variant) + ".npz");
+        half.checkpoint = dir / (std::string(variant) + (conv ? "_conv" : "") + ".npz");
         models::Trainer<float>(*first, half).fit(data);
 
         auto resumed = make();  // the same seeds: without the saved state, its noise would start over

@@ -23,13 +23,17 @@ struct Model {
     Var<double> batch;
 };
 
-Model make(const std::string& variant, bool tied) {
+Model make(const std::string& variant, bool tied, bool conv) {
     AutoencoderConfig c{.sizes = {6, 5, 3}, .activation = "tanh", .latent_activation = "sigmoid", .tied = tied,
                         .seed = 3};
+    if (conv) {  // 4x4 images through two convolutions and back
+        c.sizes = {16, 5, 3};
+        c.channels = {2, 3};
+    }
     if (variant == "variational") {
         c.latent_activation = "identity";
     }
-    Model m{variant, make_autoencoder<double>(variant, c), Var<double>(test::random_array<double>({4, 6}, 9, 0.05, 0.95))};
+    Model m{variant, make_autoencoder<double>(variant, c), Var<double>(test::random_array<double>({4, c.sizes[0]}, 9, 0.05, 0.95))};
     if (NoiseSource* noise = m.model->noise_source()) {
         noise->fix(true);  // the same corruption or sample at every evaluation
     }
@@ -44,13 +48,14 @@ TEST_CASE("the audit of every variant's loss passes, and with any op of it broke
             info.name != "contractive" && info.name != "variational") {
             continue;  // variants registered by other tests
         }
-        for (bool tied : {false, true}) {
+        for (auto [tied, conv] : {std::pair{false, false}, {true, false}, {false, true}}) {
             if (tied && info.name == "variational") {
                 continue;  // its encoder ends at twice the latent size: no tied decoder
             }
             CAPTURE(info.name);
             CAPTURE(tied);
-            Model m = make(info.name, tied);
+            CAPTURE(conv);
+            Model m = make(info.name, tied, conv);
             std::vector<Var<double>> params = m.model->parameters();
             AuditReport clean = audit(m.model->loss(m.batch), params);
             CHECK(clean.passed);
@@ -59,6 +64,10 @@ TEST_CASE("the audit of every variant's loss passes, and with any op of it broke
                 ops.insert(e.op);
             }
             CHECK(ops.size() >= 2);  // vanilla: linear_activation and mean_squared_error
+            if (conv) {
+                CHECK(ops.count("conv2d") == 1);
+                CHECK(ops.count("conv_transpose2d") == 1);
+            }
             clear_tape<double>();
             for (const std::string& op : ops) {
                 CAPTURE(op);
@@ -83,7 +92,7 @@ TEST_CASE("the audit of every variant's loss passes, and with any op of it broke
 }
 
 TEST_CASE("the audit names the module of a wrong entry's parameters") {
-    Model m = make("vanilla", false);
+    Model m = make("vanilla", false, false);
     FaultScope fault({.op = "linear_activation", .kind = FaultKind::scale, .input = 1, .factor = 1.01});
     AuditReport report = audit(m.model->loss(m.batch), m.model->parameters());
     clear_tape<double>();
