@@ -343,6 +343,10 @@ struct ConvTranspose2d {
             throw_shape_error(fmt::format("{}: input has {} channels, weight expects {}: {}", name, y[1], w[0],
                                           shapes(y, "*", w)));
         }
+        if (y[1] % a.groups != 0) {
+            throw_shape_error(fmt::format("{}: {} input channels do not split into {} groups: {}", name, y[1],
+                                          a.groups, shapes(y, "*", w)));
+        }
         Geometry g = geometry(name, Shape{y[0], w[1] * a.groups, a.size[0], a.size[1]}, w, a, "*", y, w);
         if (g.ho != y[2] || g.wo != y[3]) {
             throw_shape_error(fmt::format("{}: an output of ({}, {}) does not give back the input's ({}, {}) under "
@@ -516,12 +520,17 @@ void for_each_window(const Window& win, F f) {
     }, 1);
 }
 
-// For each output position, the flat input position of its window's first maximum in `like`.
+// What argmax gives a window wholly in the padding (a dilated one can be): no input position.
+constexpr std::size_t no_position = std::numeric_limits<std::size_t>::max();
+
+// For each output position, the flat input position of its window's first maximum in `like`, a NaN being
+// the maximum of any window it is in (as in PyTorch); no_position for a window wholly in the padding.
 template <class T>
 void argmax(const Window& win, const T* like, std::size_t* at) {
-    std::fill(at, at + win.planes * win.out_plane(), std::numeric_limits<std::size_t>::max());
+    std::fill(at, at + win.planes * win.out_plane(), no_position);
     for_each_window(win, [&](std::size_t out, std::size_t in) {
-        if (at[out] == std::numeric_limits<std::size_t>::max() || like[in] > like[at[out]]) {
+        T best = at[out] == no_position ? T(0) : like[at[out]];
+        if (at[out] == no_position || (best == best && (like[in] > best || like[in] != like[in]))) {
             at[out] = in;
         }
     });
@@ -564,7 +573,7 @@ struct MaxPool2d {
         const T* x = c.value(0).data();
         T* py = y.data();
         for (std::size_t i = 0; i < y.size(); ++i) {
-            py[i] = x[at[i]];
+            py[i] = at[i] == no_position ? -std::numeric_limits<T>::infinity() : x[at[i]];
         }
         note_branches(name, y.size(), [at](std::size_t i) { return at[i]; });
     }
@@ -606,7 +615,9 @@ struct MaxPool2dBackward {
         const T* g = c.value(0).data();
         T* px = x.data();
         for (std::size_t i = 0; i < n; ++i) {
-            px[at[i]] += g[i];
+            if (at[i] != no_position) {
+                px[at[i]] += g[i];
+            }
         }
     }
     template <class T>
@@ -759,11 +770,11 @@ Pair transposed_size(const Shape& x, const Shape& w, const ConvTranspose2dOption
     for (int axis = 0; axis < 2; ++axis) {
         std::size_t in = x[2 + axis];
         std::size_t k = w[2 + axis];
-        if (o.output_padding[axis] >= std::max(o.stride[axis], o.dilation[axis])) {
-            throw_value_error(fmt::format("conv_transpose2d: output padding ({}, {}) must be below the stride ({}, {}) "
-                                          "or the dilation ({}, {})",
-                                          o.output_padding[0], o.output_padding[1], o.stride[0], o.stride[1],
-                                          o.dilation[0], o.dilation[1]));
+        // PyTorch also takes output padding below the dilation, which adds rows that only the bias reaches;
+        // those rows would make conv2d, this op's backward, give back a larger input.
+        if (o.output_padding[axis] >= o.stride[axis]) {
+            throw_value_error(fmt::format("conv_transpose2d: output padding ({}, {}) must be below the stride ({}, {})",
+                                          o.output_padding[0], o.output_padding[1], o.stride[0], o.stride[1]));
         }
         std::size_t full = (in - 1) * o.stride[axis] + o.dilation[axis] * (k - 1) + o.output_padding[axis] + 1;
         if (in == 0 || k == 0 || full <= 2 * o.padding[axis]) {
