@@ -156,6 +156,16 @@ std::vector<std::string> resume_conflicts(const CLI::App& app, const CheckpointR
             differ(fmt::format("{} {}", option, text(field.second)), field.second, c.at(field.first));
         }
     }
+    const std::pair<const char*, std::pair<const char*, json>> image_fields[] = {
+        {"--conv", {"channels", model.conv}},
+        {"--image", {"image", model.image}},
+    };
+    for (const auto& [option, field] : image_fields) {
+        if (given(app, option)) {
+            differ(fmt::format("{} {}", option, fmt::join(field.second.get<std::vector<std::size_t>>(), ",")),
+                   field.second, c.value(field.first, json::array()));
+        }
+    }
     if (given(app, "--options")) {
         std::string variant = given(app, "--model") ? model.variant : m.at("variant").get<std::string>();
         json asked = json::parse(models::complete_options(variant, model.options, c.at("seed").get<std::uint64_t>()));

@@ -513,3 +513,58 @@ TEST_CASE("each variant's defaults train a useful model on the digits, well belo
         }
     }
 }
+
+TEST_CASE("train --conv: a convolutional model from the command line, its figures, checkpoint and resume") {
+    TempDir dir("tapegrad_train_test");
+    auto conv_args = [](const std::string& out, int epochs) {
+        std::vector<std::string> args = train_args(out, "denoising", epochs);
+        args.insert(args.end(), {"--conv", "4,8", "--options", R"({"level": 0.2})"});
+        return args;
+    };
+    std::string whole = dir / "whole";
+    Run r = run_cli(conv_args(whole, 12), dir);
+    check_ok(r);
+    CAPTURE(r.out);
+    CHECK(r.line_starting("tapegrad train: Autoencoder[denoising](conv 4-8 on 1x8x8, 64-16-4").size() > 0);
+    json m = read_json(whole + "/metrics.json");
+    CHECK(m["model"]["config"]["channels"] == json::array({4, 8}));
+    CHECK(m["test_mse"].get<double>() < m["mean_image_test_mse"].get<double>());
+    for (const char* figure : {"loss", "reconstructions", "latent"}) {
+        CAPTURE(figure);
+        check_png(whole + "/" + std::string(figure) + ".png");
+    }
+    check_with_numpy(dir, R"(
+f = np.load(sys.argv[1])
+assert f['encoder.1.weight'].shape == (4, 1, 3, 3), f['encoder.1.weight'].shape
+assert f['encoder.3.weight'].shape == (8, 4, 3, 3), f['encoder.3.weight'].shape
+assert f['encoder.6.weight'].shape == (32, 16), f['encoder.6.weight'].shape
+assert f['decoder.5.weight'].shape == (8, 4, 3, 3), f['decoder.5.weight'].shape
+assert f['decoder.7.weight'].shape == (4, 1, 3, 3), f['decoder.7.weight'].shape
+config = json.loads(str(f['config']))
+assert config['model']['config']['channels'] == [4, 8], config['model']['config']
+)",
+                     {whole + "/checkpoint.npz"});
+
+    // Broken after 5 epochs and resumed: the unbroken run's losses, bit for bit, and its test line.
+    std::string broken = dir / "broken";
+    check_ok(run_cli(conv_args(broken, 5), dir));
+    check_error(run_cli({"train", "--out", broken, "--resume", "--epochs", "12", "--conv", "4,16"}, dir),
+                {"--conv 4,16 (the checkpoint's: [4,8])"});
+    Run resumed = run_cli({"train", "--out", broken, "--resume", "--epochs", "12"}, dir);
+    check_ok(resumed);
+    CHECK(test_line(resumed).text == test_line(r).text);
+    std::vector<std::vector<std::string>> a = read_csv_rows(whole + "/history.csv");
+    std::vector<std::vector<std::string>> b = read_csv_rows(broken + "/history.csv");
+    REQUIRE(a.size() == 13);
+    REQUIRE(b.size() == 13);
+    for (std::size_t e = 1; e < 13; ++e) {
+        CAPTURE(e);
+        CHECK(a[e][1] == b[e][1]);
+        CHECK(a[e][3] == b[e][3]);
+    }
+    // An image that does not hold the rows, and --image without --conv, are refused in one line.
+    check_error(run_cli({"train", "--data", "digits", "--conv", "4", "--image", "1,4,4", "--out", dir / "bad"}, dir),
+                {"the image [1, 4, 4] does not hold the 64 input features"});
+    check_error(run_cli({"train", "--data", "digits", "--image", "1,8,8", "--out", dir / "bad"}, dir),
+                {"--image describes the input of a convolutional model: give --conv too"});
+}
