@@ -20,11 +20,11 @@ std::string geometry_text(const Conv2dLayerOptions& o, bool transposed) {
     if (o.padding != Pair{0, 0}) {
         text += fmt::format(", padding={}", pair_text(o.padding));
     }
-    if (transposed && o.output_padding != Pair{0, 0}) {
-        text += fmt::format(", output_padding={}", pair_text(o.output_padding));
-    }
     if (o.dilation != Pair{1, 1}) {
         text += fmt::format(", dilation={}", pair_text(o.dilation));
+    }
+    if (transposed && o.output_padding != Pair{0, 0}) {
+        text += fmt::format(", output_padding={}", pair_text(o.output_padding));
     }
     if (o.groups != 1) {
         text += fmt::format(", groups={}", o.groups);
@@ -35,11 +35,16 @@ std::string geometry_text(const Conv2dLayerOptions& o, bool transposed) {
     return text;
 }
 
-void check_channels(std::string_view layer, std::size_t in, std::size_t out, std::size_t groups) {
-    if (in == 0 || out == 0 || groups == 0 || in % groups != 0 || out % groups != 0) {
-        detail::throw_value_error(fmt::format("{}: {} input and {} output channels must be above 0 and split into {} "
-                                              "groups",
-                                              layer, in, out, groups));
+void check_layer(std::string_view layer, std::size_t in, std::size_t out, const Conv2dLayerOptions& o) {
+    if (o.groups == 0) {
+        detail::throw_value_error(fmt::format("{}: groups must be above 0", layer));
+    }
+    if (in == 0 || out == 0 || in % o.groups != 0 || out % o.groups != 0) {
+        detail::throw_value_error(fmt::format("{}: {} input and {} output channels must be above 0{}", layer, in, out,
+                                              o.groups > 1 ? fmt::format(" and split into {} groups", o.groups) : ""));
+    }
+    if (o.kernel[0] == 0 || o.kernel[1] == 0) {
+        detail::throw_value_error(fmt::format("{}: kernel ({}, {}) must be above 0", layer, o.kernel[0], o.kernel[1]));
     }
 }
 
@@ -72,10 +77,11 @@ Conv2d<T>::Conv2d(std::size_t in, std::size_t out, std::mt19937_64& rng, Conv2dL
 
 template <class T>
 void Conv2d<T>::create(std::mt19937_64& rng) {
-    check_channels("Conv2d", in_, out_, options_.groups);
+    check_layer("Conv2d", in_, out_, options_);
     const Pair& k = options_.kernel;
+    // PyTorch's fans: the weight's second and first dimensions times the kernel's area.
     std::size_t fan_in = in_ / options_.groups * k[0] * k[1];
-    std::size_t fan_out = out_ / options_.groups * k[0] * k[1];
+    std::size_t fan_out = out_ * k[0] * k[1];
     Shape shape{out_, in_ / options_.groups, k[0], k[1]};
     weight_ = this->register_parameter("weight", init_weight<T>(options_.init, shape, fan_in, fan_out, rng));
     if (options_.bias) {
@@ -109,7 +115,7 @@ ConvTranspose2d<T>::ConvTranspose2d(std::size_t in, std::size_t out, std::mt1993
 
 template <class T>
 void ConvTranspose2d<T>::create(std::mt19937_64& rng) {
-    check_channels("ConvTranspose2d", in_, out_, options_.groups);
+    check_layer("ConvTranspose2d", in_, out_, options_);
     const Pair& k = options_.kernel;
     // PyTorch's fans for a weight (in, out / groups, kh, kw): its second dimension times the kernel's area in.
     std::size_t fan_in = out_ / options_.groups * k[0] * k[1];
@@ -139,6 +145,14 @@ std::string MaxPool2d<T>::describe() const {
 }
 
 template <class T>
+AvgPool2d<T>::AvgPool2d(Pool2dOptions options) : options_(options) {
+    if (options.dilation != Pair{1, 1}) {
+        detail::throw_value_error(fmt::format("AvgPool2d: takes no dilation, given ({}, {})", options.dilation[0],
+                                              options.dilation[1]));
+    }
+}
+
+template <class T>
 std::string AvgPool2d<T>::describe() const {
     return fmt::format("AvgPool2d({})", pool_text(options_, false));
 }
@@ -153,7 +167,11 @@ Var<T> Flatten<T>::forward(const Var<T>& x) {
     if (x.ndim() < 2) {
         detail::throw_shape_error(fmt::format("Flatten: needs a batch of values, (N, ...): {}", tapegrad::to_string(x.shape())));
     }
-    return reshape(x, Shape{x.shape()[0], x.size() / std::max<std::size_t>(x.shape()[0], 1)});
+    std::size_t width = 1;
+    for (std::size_t d = 1; d < x.ndim(); ++d) {
+        width *= x.shape()[d];
+    }
+    return reshape(x, Shape{x.shape()[0], width});
 }
 
 template <class T>
@@ -168,7 +186,7 @@ Var<T> Unflatten<T>::forward(const Var<T>& x) {
 
 template <class T>
 std::string Unflatten<T>::describe() const {
-    return fmt::format("Unflatten({}, {}, {})", image_[0], image_[1], image_[2]);
+    return fmt::format("Unflatten(dim=1, unflattened_size=({}, {}, {}))", image_[0], image_[1], image_[2]);
 }
 
 #define TAPEGRAD_INSTANTIATE(M) \

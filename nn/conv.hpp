@@ -95,7 +95,7 @@ private:
 template <class T>
 class AvgPool2d : public Module<T> {
 public:
-    explicit AvgPool2d(Pool2dOptions options = {}) : options_(options) {}
+    explicit AvgPool2d(Pool2dOptions options = {});  // ValueError for a dilation, which average pooling has not
     Var<T> forward(const Var<T>& x) override { return avg_pool2d(x, options_); }
     std::string describe() const override;
 

@@ -124,9 +124,9 @@ TEST_CASE("a convolutional model: convolutions halve the image's sides, transpos
                        "decoder.3.bias (16,)", "decoder.5.weight (16, 1, 3, 3)", "decoder.5.bias (1,)"});
     std::string summary = fashion.summary();
     CAPTURE(summary);
-    for (const char* layer : {"Unflatten(1, 28, 28)", "Conv2d(1, 16, kernel_size=3, stride=2, padding=1)",
+    for (const char* layer : {"Unflatten(dim=1, unflattened_size=(1, 28, 28))", "Conv2d(1, 16, kernel_size=3, stride=2, padding=1)",
                               "ConvTranspose2d(32, 16, kernel_size=3, stride=2, padding=1, output_padding=1)",
-                              "Unflatten(32, 7, 7)", "Flatten"}) {
+                              "Unflatten(dim=1, unflattened_size=(32, 7, 7))", "Flatten"}) {
         CHECK(summary.find(layer) != std::string::npos);
     }
     CHECK(fashion.describe() == "Autoencoder[vanilla](conv 16-32 on 1x28x28, 784-64, relu, latent identity, output sigmoid)");
