@@ -141,6 +141,36 @@ Report evaluate_checkpoint(const std::string& checkpoint, const Split& split,
     return report;
 }
 
+namespace {
+
+// interpolation.png: the decoded path between the codes of the first two test rows of different labels (the
+// first two rows without labels), above the blend of their pixels: whether the code space between two
+// images holds images or a blur of both.
+std::string write_interpolation(models::Autoencoder<float>& model, const Split& split, const std::string& out) {
+    const nn::Dataset& test = split.test;
+    std::size_t b = 1;
+    while (test.has_labels() && b + 1 < test.size() && test.labels[b] == test.labels[0]) {
+        ++b;
+    }
+    const std::size_t steps = 8;
+    Array<float> from = xt::row(test.x, 0);
+    Array<float> to = xt::row(test.x, static_cast<std::ptrdiff_t>(b));
+    Array<float> in_code = models::interpolate(model, from, to, steps);
+    Array<float> in_pixels = xt::empty<float>(in_code.shape());
+    std::vector<std::string> alphas;
+    for (std::size_t i = 0; i < steps; ++i) {
+        float t = static_cast<float>(i) / static_cast<float>(steps - 1);
+        xt::row(in_pixels, static_cast<std::ptrdiff_t>(i)) = (1 - t) * from + t * to;
+        alphas.push_back(fmt::format("{:.2f}", t));
+    }
+    std::string path = out + "/interpolation.png";
+    models::write_comparison(path, {in_code, in_pixels}, split.image_side, split.image_side, 0,
+                             {.row_labels = {"in code space", "pixel blend"}, .column_labels = alphas});
+    return path;
+}
+
+}  // namespace
+
 nlohmann::json write_figures(const std::string& out, models::Autoencoder<float>& model, const Split& split,
                              const models::History& history) {
     nlohmann::json written;
@@ -176,6 +206,9 @@ nlohmann::json write_figures(const std::string& out, models::Autoencoder<float>&
         models::write_comparison(path, {originals, reconstructions}, split.image_side, split.image_side, 8,
                                  {.row_labels = {"original", "reconstructed"}});
         written["reconstructions"] = path;
+        if (split.test.size() >= 2) {
+            written["interpolation"] = write_interpolation(model, split, out);
+        }
     }
 
     std::size_t m = std::min<std::size_t>(2000, split.test.size());

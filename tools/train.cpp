@@ -24,7 +24,8 @@ namespace fs = std::filesystem;
 
 // The files a train run writes into its --out.
 const std::vector<std::string> run_files = {"checkpoint.npz", "metrics.json",        "history.csv",
-                                            "loss.png",       "reconstructions.png", "latent.png"};
+                                            "loss.png",       "reconstructions.png", "latent.png",
+                                            "interpolation.png"};
 
 // Set by SIGINT or SIGTERM; the trainer stops after the batch in progress. The handler puts the default
 // back, so that a second Ctrl-C ends the program at once.

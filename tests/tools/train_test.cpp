@@ -112,7 +112,7 @@ TEST_CASE("train writes metrics.json, a numpy-loadable checkpoint and PNG figure
         CHECK(m.value("checkpoint", "") == out + "/checkpoint.npz");
 
         // The figures exist, are PNGs and are the ones metrics.json names.
-        for (const char* figure : {"loss", "reconstructions", "latent"}) {
+        for (const char* figure : {"loss", "reconstructions", "latent", "interpolation"}) {
             CAPTURE(figure);
             std::string path = out + "/" + figure + ".png";
             check_png(path);
@@ -529,7 +529,7 @@ TEST_CASE("train --conv: a convolutional model from the command line, its figure
     json m = read_json(whole + "/metrics.json");
     CHECK(m["model"]["config"]["channels"] == json::array({4, 8}));
     CHECK(m["test_mse"].get<double>() < m["mean_image_test_mse"].get<double>());
-    for (const char* figure : {"loss", "reconstructions", "latent"}) {
+    for (const char* figure : {"loss", "reconstructions", "latent", "interpolation"}) {
         CAPTURE(figure);
         check_png(whole + "/" + std::string(figure) + ".png");
     }
