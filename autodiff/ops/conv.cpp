@@ -145,8 +145,9 @@ void check_arity(const Call<T>& c, std::size_t lo, std::size_t hi) {
     }
 }
 
-// A thread's scratch columns, grown as needed and kept: no allocation in a steady state.
-template <class T>
+// A thread's scratch buffers (slot 0: columns; 1: partial sums), grown as needed and kept: no allocation in
+// a steady state.
+template <class T, int slot = 0>
 T* scratch(std::size_t n) {
     thread_local std::vector<T> buffer;
     if (buffer.size() < n) {
@@ -284,16 +285,37 @@ void conv_adjoint_input(const Geometry& g, const T* y, const T* w, T* x) {
     }, 1);
 }
 
-// dw (o, cg, kh, kw) = Cw(x, y): per group, the sum over samples, in order, of y_g (og, ho wo) x columns^T.
+// Samples per part of the weight gradient's sum: the parts are summed in parallel, then added in order,
+// so that the result depends on the batch alone, not on the threads.
+constexpr std::size_t weight_parts = 8;
+
+// dw (o, cg, kh, kw) = Cw(x, y): per group, the sum over samples of y_g (og, ho wo) x columns^T, in
+// weight_parts parts of consecutive samples (each summed in sample order), the parts then added in order.
 template <class T>
 void conv_adjoint_weight(const Geometry& g, const T* x, const T* y, T* dw) {
-    std::fill(dw, dw + g.o * g.k(), T(0));
-    T* col = scratch<T>(g.k() * g.out_plane());
-    for (std::size_t s = 0; s < g.n; ++s) {
-        for (std::size_t q = 0; q < g.a.groups; ++q) {
-            im2col(g, x + (s * g.c + q * g.cg()) * g.in_plane(), col);
-            gemm<T>(false, true, g.og(), g.k(), g.out_plane(), T(1), y + (s * g.o + q * g.og()) * g.out_plane(),
-                    g.out_plane(), col, g.out_plane(), T(1), dw + q * g.og() * g.k(), g.k());
+    std::size_t size = g.o * g.k();
+    std::size_t parts = std::min(g.n, weight_parts);
+    T* partial = scratch<T, 1>(parts * size);
+    std::fill(partial, partial + parts * size, T(0));
+    parallel_for(parts, 1, [&](std::size_t begin, std::size_t end) {
+        T* col = scratch<T>(g.k() * g.out_plane());
+        for (std::size_t part = begin; part < end; ++part) {
+            T* sum = partial + part * size;
+            for (std::size_t s = part * g.n / parts; s < (part + 1) * g.n / parts; ++s) {
+                for (std::size_t q = 0; q < g.a.groups; ++q) {
+                    im2col(g, x + (s * g.c + q * g.cg()) * g.in_plane(), col);
+                    gemm<T>(false, true, g.og(), g.k(), g.out_plane(), T(1),
+                            y + (s * g.o + q * g.og()) * g.out_plane(), g.out_plane(), col, g.out_plane(), T(1),
+                            sum + q * g.og() * g.k(), g.k());
+                }
+            }
+        }
+    }, 1);
+    std::fill(dw, dw + size, T(0));
+    for (std::size_t part = 0; part < parts; ++part) {
+        const T* sum = partial + part * size;
+        for (std::size_t i = 0; i < size; ++i) {
+            dw[i] += sum[i];
         }
     }
 }
