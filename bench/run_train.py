@@ -17,7 +17,10 @@ Per thread count, model and variant, bench/train_bench (tapegrad) and bench/trai
             unless the user set it, as tapegrad's programs do)
   PT best   at its best: OPENBLAS_CORETYPE set to the fastest OpenBLAS kernel this CPU runs (SkylakeX
             with AVX-512, Haswell with AVX2), even over the environment's own setting, and
-            torch.set_flush_denormal(True) (tapegrad trains with flush-to-zero too)
+            torch.set_flush_denormal(True) (tapegrad trains with flush-to-zero too); for conv at more than
+            one thread also OPENBLAS_NUM_THREADS=1, since PyTorch's convolutions call the BLAS from each of
+            its threads and a threaded BLAS under them oversubscribes the cores (as installed, PyTorch's conv
+            epoch at 2 threads on 2 cores took 2.5x its 1-thread time)
 Each time is the median over --epochs epochs of wall-clock seconds, data loading and the test pass left
 out. tg/PT is tapegrad's seconds over PyTorch's: 0.50 means twice as fast. The floor epoch, timed by
 train_bench after each of its training epochs through the same kernels:
@@ -75,10 +78,15 @@ def fastest_openblas_kernel():
     return "Haswell" if "avx2" in flags else None
 
 
-def best_env(kernel):
+def best_env(kernel, model="dense", threads=1):
     env = dict(os.environ)
     if kernel:
         env["OPENBLAS_CORETYPE"] = kernel
+    # PyTorch's CPU convolutions call the BLAS from each of their own threads (a parallel loop over the
+    # batch): with OpenBLAS threaded too, 2 torch threads start 2 BLAS threads each on 2 cores, and the conv
+    # epoch ran 2.5x slower than on 1 thread (15.3 s against 6.3, 5.6 with OpenBLAS on 1 thread).
+    if model == "conv" and threads > 1:
+        env["OPENBLAS_NUM_THREADS"] = "1"
     return env
 
 
@@ -207,7 +215,7 @@ def main():
                    f["over"]: ours[f["seconds"]] / theirs["seconds_per_epoch"]}
             if args.best:
                 headers["torch_best"], top = run_json(
-                    [sys.executable, torch_script, "--flush-denormal"] + common, env=best_env(best_kernel))
+                    [sys.executable, torch_script, "--flush-denormal"] + common, env=best_env(best_kernel, model, threads))
                 row.update(torch_best=top, tapegrad_over_torch_best=ours["seconds_per_epoch"] / top["seconds_per_epoch"])
             rows.append(row)
             name = variant if model == "dense" else f"conv {variant}"
@@ -226,7 +234,8 @@ def main():
     if dense:
         print_table(dense, args.best)
     if conv:
-        print(("\n" if dense else "") + "conv: Conv 1-16-32 (3x3, stride 2), Linear 1568-64-1568, ConvTranspose 32-16-1")
+        print(("\n" if dense else "") + "conv: Conv 1-16-32 (3x3, stride 2), Linear 1568-64-1568, ConvTranspose 32-16-1"
+              + ("; PT best above 1 thread runs OpenBLAS on 1 thread under PyTorch's" if args.best else ""))
         print_table(conv, args.best, "conv")
         print()
         print_conv_breakdown(conv)
