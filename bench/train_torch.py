@@ -1,21 +1,30 @@
 #!/usr/bin/python3
 """bench/train_bench.cpp's training in PyTorch, one thread, as Debian's python3-torch has it.
 
-The 784-256-64-256-784 autoencoder on Fashion-MNIST (pixels / 255), float32, Adam lr 1e-3, batch 128
-shuffled each epoch, nn.Linear's default initialisation, then the plain reconstruction MSE on the 10000
-test images.
-  vanilla    ReLU hidden layers and code, sigmoid output, MSE
-  denoising  the same, trained on masked inputs (each element zeroed with probability 0.3, fresh each
-             batch) against the clean ones
-  sparse     sigmoid code, MSE + beta sum_j KL(rho || rho_hat_j) + lambda / 2 sum ||W||^2 (weights only),
-             rho 0.05, beta 0.1, lambda 1e-5, rho_hat clamped to [1e-6, 1 - 1e-6] as tapegrad's kl_bernoulli
+An autoencoder on Fashion-MNIST (pixels / 255), float32, Adam lr 1e-3, batch 128 shuffled each epoch,
+torch.nn's default initialisation, then the plain reconstruction MSE on the 10000 test images. Models
+(--model):
+  dense  784-256-64-256-784, ReLU hidden layers and code, sigmoid output
+  conv   Conv2d(1, 16, 3, stride 2, padding 1) ReLU, Conv2d(16, 32, 3, 2, 1) ReLU, Flatten,
+         Linear(1568, 64) (no activation on the code), Linear(64, 1568) ReLU, Unflatten to (32, 7, 7),
+         ConvTranspose2d(32, 16, 3, 2, 1, output_padding 1) ReLU, ConvTranspose2d(16, 1, 3, 2, 1,
+         output_padding 1) Sigmoid, Flatten: tapegrad's models::Autoencoder with channels {16, 32} and
+         sizes {784, 64}, taking and giving back rows of 784 as the dense one
+Variants:
+  vanilla    MSE
+  denoising  trained on masked inputs (each element zeroed with probability 0.3, fresh each batch)
+             against the clean ones
+  sparse     dense only: sigmoid code, MSE + beta sum_j KL(rho || rho_hat_j) + lambda / 2 sum ||W||^2
+             (weights only), rho 0.05, beta 0.1, lambda 1e-5, rho_hat clamped to [1e-6, 1 - 1e-6] as
+             tapegrad's kl_bernoulli
 
 Reads the same IDX files as tapegrad. torch.set_num_threads(1) sets PyTorch's own threads but not
 OpenBLAS's, which does its products on its own pthreads: so, as tapegrad's programs do, this sets
 OPENBLAS_NUM_THREADS=1 before OpenBLAS loads unless the user set it or OMP_NUM_THREADS. Nothing else
 in the environment is changed here; bench/run_train.py sets OPENBLAS_CORETYPE for the "at its best" run.
 
-  train_torch.py [--variant vanilla|denoising|sparse] [--epochs N] [--threads N] [--flush-denormal] [--json]
+  train_torch.py [--model dense|conv] [--variant vanilla|denoising|sparse] [--epochs N] [--threads N]
+                 [--flush-denormal] [--json]
 
 Each result also gives the process's peak resident memory (ru_maxrss), interpreter and libraries included.
 """
@@ -49,6 +58,8 @@ import torch  # noqa: E402
 
 DATA = "/usr/share/datasets/fashion-mnist"
 HIDDEN = [256, 64]
+CONV_CHANNELS = [16, 32]
+CONV_LATENT = 64
 
 
 def load_images(split):
@@ -87,6 +98,44 @@ class Autoencoder(torch.nn.Module):
 
     def forward(self, x):
         return self.decoder(self.encoder(x))
+
+
+class ConvAutoencoder(torch.nn.Module):
+    """Kernel 3, stride 2, padding 1 convolutions, each halving the image's side (rounding up), around
+    dense layers to and from the code; the decoder's transposed convolutions take output padding where the
+    side was even, so that the image comes back whole."""
+
+    def __init__(self, side):
+        super().__init__()
+        channels = [1] + CONV_CHANNELS
+        sides = [side]
+        for _ in CONV_CHANNELS:
+            sides.append((sides[-1] - 1) // 2 + 1)
+        features = channels[-1] * sides[-1] * sides[-1]
+        enc = [torch.nn.Unflatten(1, (1, side, side))]
+        for c_in, c_out in zip(channels[:-1], channels[1:]):
+            enc += [torch.nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), torch.nn.ReLU()]
+        enc += [torch.nn.Flatten(), torch.nn.Linear(features, CONV_LATENT)]
+        dec = [torch.nn.Linear(CONV_LATENT, features), torch.nn.ReLU(),
+               torch.nn.Unflatten(1, (channels[-1], sides[-1], sides[-1]))]
+        for i in reversed(range(len(CONV_CHANNELS))):
+            pad = sides[i] + 1 - 2 * sides[i + 1]
+            dec += [torch.nn.ConvTranspose2d(channels[i + 1], channels[i], 3, stride=2, padding=1,
+                                             output_padding=pad),
+                    torch.nn.Sigmoid() if i == 0 else torch.nn.ReLU()]
+        dec.append(torch.nn.Flatten())
+        self.encoder = torch.nn.Sequential(*enc)
+        self.decoder = torch.nn.Sequential(*dec)
+
+    def forward(self, x):
+        return self.decoder(self.encoder(x))
+
+
+def make_model(args, input_size):
+    if args.model == "conv":
+        side = int(round(input_size ** 0.5))
+        return ConvAutoencoder(side)
+    return Autoencoder(input_size, "sigmoid" if args.variant == "sparse" else "relu")
 
 
 def make_loss(args, model):
@@ -135,6 +184,7 @@ def test_mse(model, test):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", choices=["dense", "conv"], default="dense")
     parser.add_argument("--variant", choices=["vanilla", "denoising", "sparse"], default="vanilla")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
@@ -150,6 +200,8 @@ def main():
     args = parser.parse_args()
     if args.epochs < 1:
         parser.error("--epochs must be at least 1")
+    if args.model == "conv" and args.variant == "sparse":
+        parser.error("--model conv trains the vanilla and denoising variants, not sparse")
 
     if args.threads < 1:
         parser.error("--threads must be at least 1")
@@ -166,7 +218,7 @@ def main():
               f"flush-to-zero {'on' if flushed else 'off'}")
     print(header, file=sys.stderr if args.json else sys.stdout)
 
-    model = Autoencoder(train.shape[1], "sigmoid" if args.variant == "sparse" else "relu")
+    model = make_model(args, train.shape[1])
     adam = torch.optim.Adam(model.parameters(), lr=args.lr)
     loss_of = make_loss(args, model)
     generator = torch.Generator().manual_seed(args.seed)
@@ -177,7 +229,7 @@ def main():
         times.append(time.perf_counter() - start)
     start = time.perf_counter()
     mse = test_mse(model, test)
-    result = {"case": args.variant, "seconds_per_epoch": statistics.median(times), "epoch_seconds": times,
+    result = {"case": args.variant, "architecture": args.model, "seconds_per_epoch": statistics.median(times), "epoch_seconds": times,
               "train_loss": losses, "test_mse": mse, "test_seconds": time.perf_counter() - start,
               "load_seconds": load_seconds, "torch": torch.__version__, "threads": torch.get_num_threads(),
               "blas_core": core, "blas_threads": blas_threads, "flush_denormals": bool(flushed),
@@ -186,7 +238,8 @@ def main():
     if args.json:
         print(json.dumps(result), flush=True)
     else:
-        print(f"{args.variant:<11} {result['seconds_per_epoch']:.3f} s/epoch (median of {args.epochs}), "
+        name = f"conv {args.variant}" if args.model == "conv" else args.variant
+        print(f"{name:<11} {result['seconds_per_epoch']:.3f} s/epoch (median of {args.epochs}), "
               f"train loss {losses[-1]:.5f}, test MSE {mse:.5f}, peak RSS {result['peak_rss_mb']:.0f} MB")
     return 0
 
