@@ -112,37 +112,16 @@ void check_bias(std::string_view op, const Shape& b, std::size_t channels, const
     }
 }
 
-// tap j dilation - padding.
-struct Span {
-    std::size_t lo, hi;
-};
-inline Span inside(std::ptrdiff_t offset, std::size_t stride, std::size_t w, std::size_t wo) {
-    auto s = static_cast<std::ptrdiff_t>(stride);
-    std::ptrdiff_t lo = offset >= 0 ? 0 : (-offset + s - 1) / s;
-    std::ptrdiff_t hi = static_cast<std::ptrdiff_t>(w) - offset <= 0 ? 0 : (static_cast<std::ptrdiff_t>(w) - offset + s - 1) / s;
-    lo = std::min<std::ptrdiff_t>(lo, static_cast<std::ptrdiff_t>(wo));
-    hi = std::clamp<std::ptrdiff_t>(hi, lo, static_cast<std::ptrdiff_t>(wo));
-    return {static_cast<std::size_t>(lo), static_cast<std::size_t>(hi)};
-}
-
-// The input column of output column span.lo: at least 0 when the span is not empty.
-inline std::ptrdiff_t first(Span span, std::size_t stride, std::ptrdiff_t offset) {
-    return static_cast<std::ptrdiff_t>(span.lo * stride) + offset;
-}
-
 // x (cg, h, w) of one sample and group unrolled into col (cg kh kw, ho wo): row (c, i, j) holds the input
 // each output position sees through kernel tap (i, j) of channel c, 0 in the padding.
 template <class T>
 void im2col(const Geometry& g, const T* x, T* col) {
     const ConvAttrs& a = g.a;
-    const std::size_t sx = a.stride[1];
     for (std::size_t c = 0; c < g.cg(); ++c) {
         for (std::size_t i = 0; i < g.kh; ++i) {
             for (std::size_t j = 0; j < g.kw; ++j) {
                 T* row = col + ((c * g.kh + i) * g.kw + j) * g.out_plane();
                 const T* plane = x + c * g.in_plane();
-                auto offset = static_cast<std::ptrdiff_t>(j * a.dilation[1]) - static_cast<std::ptrdiff_t>(a.padding[1]);
-                Span span = inside(offset, sx, g.w, g.wo);
                 for (std::size_t oy = 0; oy < g.ho; ++oy) {
                     // iy = oy stride + i dilation - padding, in unsigned arithmetic: out of range wraps high.
                     std::size_t iy = oy * a.stride[0] + i * a.dilation[0] - a.padding[0];
@@ -151,20 +130,11 @@ void im2col(const Geometry& g, const T* x, T* col) {
                         std::fill(out, out + g.wo, T(0));
                         continue;
                     }
-                    std::fill(out, out + span.lo, T(0));
-                    if (span.lo < span.hi) {
-                        // in[k stride] is the input of column span.lo + k.
-                        const T* in = plane + iy * g.w + static_cast<std::size_t>(first(span, sx, offset));
-                        std::size_t n = span.hi - span.lo;
-                        if (sx == 1) {
-                            std::copy(in, in + n, out + span.lo);
-                        } else {
-                            for (std::size_t k = 0; k < n; ++k) {
-                                out[span.lo + k] = in[k * sx];
-                            }
-                        }
+                    const T* in = plane + iy * g.w;
+                    for (std::size_t ox = 0; ox < g.wo; ++ox) {
+                        std::size_t ix = ox * a.stride[1] + j * a.dilation[1] - a.padding[1];
+                        out[ox] = ix < g.w ? in[ix] : T(0);
                     }
-                    std::fill(out + span.hi, out + g.wo, T(0));
                 }
             }
         }
@@ -175,23 +145,23 @@ void im2col(const Geometry& g, const T* x, T* col) {
 template <class T>
 void col2im(const Geometry& g, const T* col, T* x) {
     const ConvAttrs& a = g.a;
-    const std::size_t sx = a.stride[1];
     for (std::size_t c = 0; c < g.cg(); ++c) {
         for (std::size_t i = 0; i < g.kh; ++i) {
             for (std::size_t j = 0; j < g.kw; ++j) {
                 const T* row = col + ((c * g.kh + i) * g.kw + j) * g.out_plane();
                 T* plane = x + c * g.in_plane();
-                auto offset = static_cast<std::ptrdiff_t>(j * a.dilation[1]) - static_cast<std::ptrdiff_t>(a.padding[1]);
-                Span span = inside(offset, sx, g.w, g.wo);
                 for (std::size_t oy = 0; oy < g.ho; ++oy) {
                     std::size_t iy = oy * a.stride[0] + i * a.dilation[0] - a.padding[0];
-                    if (iy >= g.h || span.lo == span.hi) {
+                    if (iy >= g.h) {
                         continue;
                     }
-                    const T* in = row + oy * g.wo + span.lo;
-                    T* out = plane + iy * g.w + static_cast<std::size_t>(first(span, sx, offset));
-                    for (std::size_t k = 0, n = span.hi - span.lo; k < n; ++k) {
-                        out[k * sx] += in[k];
+                    const T* in = row + oy * g.wo;
+                    T* out = plane + iy * g.w;
+                    for (std::size_t ox = 0; ox < g.wo; ++ox) {
+                        std::size_t ix = ox * a.stride[1] + j * a.dilation[1] - a.padding[1];
+                        if (ix < g.w) {
+                            out[ix] += in[ox];
+                        }
                     }
                 }
             }
