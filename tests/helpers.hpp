@@ -2,6 +2,7 @@
 // with a random dy rather than ones, so that a formula that forgets dy fails.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <string>
@@ -84,6 +85,29 @@ bool close_to(const Array<T>& got, const Array<double>& want, double tol) {
 template <class T>
 constexpr double tolerance() {
     return std::is_same_v<T, float> ? 1e-5 : 1e-12;
+}
+
+// The mean, variance and largest magnitude of an array's values, in double: what initialisers are checked by.
+struct Moments {
+    double mean = 0;
+    double variance = 0;
+    double max_abs = 0;
+    double sd() const { return std::sqrt(variance); }
+};
+
+template <class T>
+Moments moments(const Array<T>& a) {
+    Moments m;
+    for (T v : a) {
+        m.mean += double(v);
+        m.max_abs = std::max(m.max_abs, std::abs(double(v)));
+    }
+    m.mean /= double(a.size());
+    for (T v : a) {
+        m.variance += (double(v) - m.mean) * (double(v) - m.mean);
+    }
+    m.variance /= double(a.size());
+    return m;
 }
 
 }  // namespace tapegrad::test

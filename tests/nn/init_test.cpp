@@ -7,30 +7,8 @@
 using namespace tapegrad;
 using namespace tapegrad::nn;
 
-namespace {
-
-struct Moments {
-    double mean = 0;
-    double variance = 0;
-    double max_abs = 0;
-};
-
-template <class T>
-Moments moments(const Array<T>& a) {
-    Moments m;
-    for (T v : a) {
-        m.mean += v;
-        m.max_abs = std::max(m.max_abs, std::abs(double(v)));
-    }
-    m.mean /= double(a.size());
-    for (T v : a) {
-        m.variance += (v - m.mean) * (v - m.mean);
-    }
-    m.variance /= double(a.size());
-    return m;
-}
-
-}  // namespace
+using test::Moments;
+using test::moments;
 
 TEST_CASE_TEMPLATE("each initialiser has the bound or variance it promises", T, float, double) {
     std::mt19937_64 rng(1);
