@@ -19,6 +19,19 @@ inline std::atomic<long> allocation_count{0};
 // How many times operator new has been called since the program started.
 inline long allocations() { return detail::allocation_count.load(); }
 
+// Allocations made by 20 calls of step after 3 calls of warm-up.
+template <class Step>
+long allocations_after_warm_up(const Step& step) {
+    for (int i = 0; i < 3; ++i) {
+        step();
+    }
+    long before = allocations();
+    for (int i = 0; i < 20; ++i) {
+        step();
+    }
+    return allocations() - before;
+}
+
 }  // namespace tapegrad::test
 
 void* operator new(std::size_t size) {

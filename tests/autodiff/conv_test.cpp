@@ -731,23 +731,6 @@ TEST_CASE_TEMPLATE("the convolutions give the same bits on 1 and 2 threads", T, 
     }
 }
 
-namespace {
-
-// Allocations made by 20 steps after 3 steps of warm-up.
-template <class Step>
-long allocations_after_warm_up(const Step& step) {
-    for (int i = 0; i < 3; ++i) {
-        step();
-    }
-    long before = test::allocations();
-    for (int i = 0; i < 20; ++i) {
-        step();
-    }
-    return test::allocations() - before;
-}
-
-}  // namespace
-
 // The kernels' columns and argmax positions live in per-thread scratch that grows and stays, and every
 // output comes from the pool: after warm-up a step allocates nothing, on 1 thread or 2.
 TEST_CASE_TEMPLATE("after warm-up, a convolutional training step allocates nothing", T, float, double) {
@@ -787,8 +770,8 @@ TEST_CASE_TEMPLATE("after warm-up, a convolutional training step allocates nothi
     for (int threads : {1, 2}) {
         CAPTURE(threads);
         set_threads(threads);
-        CHECK(allocations_after_warm_up(conv_step) == 0);
-        CHECK(allocations_after_warm_up(pool_step) == 0);
+        CHECK(test::allocations_after_warm_up(conv_step) == 0);
+        CHECK(test::allocations_after_warm_up(pool_step) == 0);
     }
     set_threads(1);
 }

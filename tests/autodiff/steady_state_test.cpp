@@ -10,23 +10,6 @@
 
 using namespace tapegrad;
 
-namespace {
-
-// Allocations made by 20 steps after 3 steps of warm-up.
-template <class Step>
-long allocations_after_warm_up(const Step& step) {
-    for (int i = 0; i < 3; ++i) {
-        step();
-    }
-    long before = test::allocations();
-    for (int i = 0; i < 20; ++i) {
-        step();
-    }
-    return test::allocations() - before;
-}
-
-}  // namespace
-
 TEST_CASE_TEMPLATE("after warm-up, a training step allocates nothing", T, float, double) {
     Var<T> x(test::random_array<T>({64, 8}, 1, 0, 1));
     std::vector<Var<T>> params = {
@@ -48,7 +31,7 @@ TEST_CASE_TEMPLATE("after warm-up, a training step allocates nothing", T, float,
             }
         }
     };
-    CHECK(allocations_after_warm_up(step) == 0);
+    CHECK(test::allocations_after_warm_up(step) == 0);
     long before = test::allocations();
     // The counter counts: one more Var with a new shape allocates.
     Var<T> fresh(test::random_array<T>({3, 5}, 6));
@@ -87,7 +70,7 @@ TEST_CASE_TEMPLATE("after warm-up, a step of each autoencoder with Adam allocate
                 loss.backward();
                 adam.step();
             };
-            CHECK(allocations_after_warm_up(step) == 0);
+            CHECK(test::allocations_after_warm_up(step) == 0);
             set_threads(1);
         }
     }
