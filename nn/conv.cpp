@@ -63,80 +63,41 @@ std::string pool_text(const Pool2dOptions& o, bool dilation) {
 }  // namespace
 
 template <class T>
-Conv2d<T>::Conv2d(std::size_t in, std::size_t out, Conv2dLayerOptions options)
-    : in_(in), out_(out), options_(options) {
-    std::mt19937_64 rng(options.seed);
-    create(rng);
-}
-
-template <class T>
-Conv2d<T>::Conv2d(std::size_t in, std::size_t out, std::mt19937_64& rng, Conv2dLayerOptions options)
-    : in_(in), out_(out), options_(options) {
-    create(rng);
-}
-
-template <class T>
-void Conv2d<T>::create(std::mt19937_64& rng) {
-    check_layer("Conv2d", in_, out_, options_);
-    const Pair& k = options_.kernel;
+ConvLayer<T>::ConvLayer(std::size_t in, std::size_t out, std::mt19937_64* rng, const Conv2dLayerOptions& options,
+                        bool transposed)
+    : in_(in), out_(out), options_(options), transposed_(transposed) {
+    check_layer(transposed ? "ConvTranspose2d" : "Conv2d", in, out, options);
+    std::mt19937_64 own(options.seed);
+    std::mt19937_64& draw = rng != nullptr ? *rng : own;
     // PyTorch's fans: the weight's second and first dimensions times the kernel's area.
-    std::size_t fan_in = in_ / options_.groups * k[0] * k[1];
-    std::size_t fan_out = out_ * k[0] * k[1];
-    Shape shape{out_, in_ / options_.groups, k[0], k[1]};
-    weight_ = this->register_parameter("weight", init_weight<T>(options_.init, shape, fan_in, fan_out, rng));
-    if (options_.bias) {
-        bias_ = this->register_parameter("bias", init_bias<T>(options_.init, fan_in, out_, rng));
+    std::size_t area = options.kernel[0] * options.kernel[1];
+    std::size_t first = transposed ? in : out;
+    std::size_t second = (transposed ? out : in) / options.groups;
+    Shape shape{first, second, options.kernel[0], options.kernel[1]};
+    weight_ = this->register_parameter("weight", init_weight<T>(options.init, shape, second * area, first * area, draw));
+    if (options.bias) {
+        bias_ = this->register_parameter("bias", init_bias<T>(options.init, second * area, out, draw));
     }
+}
+
+template <class T>
+std::string ConvLayer<T>::describe_as(std::string_view layer) const {
+    return fmt::format("{}({}, {}, {})", layer, in_, out_, geometry_text(options_, transposed_));
 }
 
 template <class T>
 Var<T> Conv2d<T>::forward(const Var<T>& x) {
-    Conv2dOptions o{options_.stride, options_.padding, options_.dilation, options_.groups};
-    return bias_.defined() ? conv2d(x, weight_, bias_, o) : conv2d(x, weight_, o);
-}
-
-template <class T>
-std::string Conv2d<T>::describe() const {
-    return fmt::format("Conv2d({}, {}, {})", in_, out_, geometry_text(options_, false));
-}
-
-template <class T>
-ConvTranspose2d<T>::ConvTranspose2d(std::size_t in, std::size_t out, Conv2dLayerOptions options)
-    : in_(in), out_(out), options_(options) {
-    std::mt19937_64 rng(options.seed);
-    create(rng);
-}
-
-template <class T>
-ConvTranspose2d<T>::ConvTranspose2d(std::size_t in, std::size_t out, std::mt19937_64& rng, Conv2dLayerOptions options)
-    : in_(in), out_(out), options_(options) {
-    create(rng);
-}
-
-template <class T>
-void ConvTranspose2d<T>::create(std::mt19937_64& rng) {
-    check_layer("ConvTranspose2d", in_, out_, options_);
-    const Pair& k = options_.kernel;
-    // PyTorch's fans for a weight (in, out / groups, kh, kw): its second dimension times the kernel's area in.
-    std::size_t fan_in = out_ / options_.groups * k[0] * k[1];
-    std::size_t fan_out = in_ * k[0] * k[1];
-    Shape shape{in_, out_ / options_.groups, k[0], k[1]};
-    weight_ = this->register_parameter("weight", init_weight<T>(options_.init, shape, fan_in, fan_out, rng));
-    if (options_.bias) {
-        bias_ = this->register_parameter("bias", init_bias<T>(options_.init, fan_in, out_, rng));
-    }
+    const Conv2dLayerOptions& o = this->options_;
+    Conv2dOptions geometry{o.stride, o.padding, o.dilation, o.groups};
+    return this->bias_.defined() ? conv2d(x, this->weight_, this->bias_, geometry) : conv2d(x, this->weight_, geometry);
 }
 
 template <class T>
 Var<T> ConvTranspose2d<T>::forward(const Var<T>& x) {
-    ConvTranspose2dOptions o{options_.stride, options_.padding, options_.output_padding, options_.dilation,
-                             options_.groups};
-    return bias_.defined() ? conv_transpose2d(x, weight_, bias_, o) : conv_transpose2d(x, weight_, o);
-}
-
-template <class T>
-std::string ConvTranspose2d<T>::describe() const {
-    return fmt::format("ConvTranspose2d({}, {}, {})", in_, out_, geometry_text(options_, true));
+    const Conv2dLayerOptions& o = this->options_;
+    ConvTranspose2dOptions geometry{o.stride, o.padding, o.output_padding, o.dilation, o.groups};
+    return this->bias_.defined() ? conv_transpose2d(x, this->weight_, this->bias_, geometry)
+                                 : conv_transpose2d(x, this->weight_, geometry);
 }
 
 template <class T>
@@ -192,6 +153,7 @@ std::string Unflatten<T>::describe() const {
 #define TAPEGRAD_INSTANTIATE(M) \
     template class M<float>;    \
     template class M<double>;
+TAPEGRAD_INSTANTIATE(ConvLayer)
 TAPEGRAD_INSTANTIATE(Conv2d)
 TAPEGRAD_INSTANTIATE(ConvTranspose2d)
 TAPEGRAD_INSTANTIATE(MaxPool2d)

@@ -10,6 +10,7 @@
 #include <array>
 #include <cstdint>
 #include <random>
+#include <string_view>
 
 #include "tapegrad/nn/init.hpp"
 #include "tapegrad/nn/module.hpp"
@@ -28,57 +29,60 @@ struct Conv2dLayerOptions {
     std::uint64_t seed = 0;  // used when no generator is given
 };
 
-// y = conv2d(x, W, b): x (N, in, H, W), W (out, in / groups, kh, kw).
+// What Conv2d and ConvTranspose2d share: the channels, the geometry, the weight and bias they own and how
+// they are drawn. Not a layer itself.
 template <class T>
-class Conv2d : public Module<T> {
+class ConvLayer : public Module<T> {
 public:
-    Conv2d(std::size_t in, std::size_t out, Conv2dLayerOptions options = {});
-    Conv2d(std::size_t in, std::size_t out, std::mt19937_64& rng, Conv2dLayerOptions options = {});
-
-    Var<T> forward(const Var<T>& x) override;
-    std::string describe() const override;
-
     std::size_t in_channels() const { return in_; }
     std::size_t out_channels() const { return out_; }
     const Conv2dLayerOptions& options() const { return options_; }
     const Var<T>& weight() const { return weight_; }
     const Var<T>& bias() const { return bias_; }  // undefined without one
 
-private:
-    void create(std::mt19937_64& rng);
+protected:
+    // The weight is (out, in / groups, kh, kw) for a convolution, (in, out / groups, kh, kw) for a transposed
+    // one; `rng` null draws from options.seed.
+    ConvLayer(std::size_t in, std::size_t out, std::mt19937_64* rng, const Conv2dLayerOptions& options,
+              bool transposed);
+    // "Conv2d(1, 16, kernel_size=3, stride=2, padding=1)", as torch prints the layer.
+    std::string describe_as(std::string_view layer) const;
 
     std::size_t in_;
     std::size_t out_;
     Conv2dLayerOptions options_;
     Var<T> weight_;
     Var<T> bias_;
+
+private:
+    bool transposed_;
+};
+
+// y = conv2d(x, W, b): x (N, in, H, W), W (out, in / groups, kh, kw).
+template <class T>
+class Conv2d : public ConvLayer<T> {
+public:
+    Conv2d(std::size_t in, std::size_t out, Conv2dLayerOptions options = {})
+        : ConvLayer<T>(in, out, nullptr, options, false) {}
+    Conv2d(std::size_t in, std::size_t out, std::mt19937_64& rng, Conv2dLayerOptions options = {})
+        : ConvLayer<T>(in, out, &rng, options, false) {}
+
+    Var<T> forward(const Var<T>& x) override;
+    std::string describe() const override { return this->describe_as("Conv2d"); }
 };
 
 // y = conv_transpose2d(x, W, b): x (N, in, H, W), W (in, out / groups, kh, kw); the output side is
 // (H - 1) stride - 2 padding + dilation (kh - 1) + output_padding + 1.
 template <class T>
-class ConvTranspose2d : public Module<T> {
+class ConvTranspose2d : public ConvLayer<T> {
 public:
-    ConvTranspose2d(std::size_t in, std::size_t out, Conv2dLayerOptions options = {});
-    ConvTranspose2d(std::size_t in, std::size_t out, std::mt19937_64& rng, Conv2dLayerOptions options = {});
+    ConvTranspose2d(std::size_t in, std::size_t out, Conv2dLayerOptions options = {})
+        : ConvLayer<T>(in, out, nullptr, options, true) {}
+    ConvTranspose2d(std::size_t in, std::size_t out, std::mt19937_64& rng, Conv2dLayerOptions options = {})
+        : ConvLayer<T>(in, out, &rng, options, true) {}
 
     Var<T> forward(const Var<T>& x) override;
-    std::string describe() const override;
-
-    std::size_t in_channels() const { return in_; }
-    std::size_t out_channels() const { return out_; }
-    const Conv2dLayerOptions& options() const { return options_; }
-    const Var<T>& weight() const { return weight_; }
-    const Var<T>& bias() const { return bias_; }
-
-private:
-    void create(std::mt19937_64& rng);
-
-    std::size_t in_;
-    std::size_t out_;
-    Conv2dLayerOptions options_;
-    Var<T> weight_;
-    Var<T> bias_;
+    std::string describe() const override { return this->describe_as("ConvTranspose2d"); }
 };
 
 template <class T>
@@ -135,6 +139,8 @@ private:
     std::array<std::size_t, 3> image_;
 };
 
+extern template class ConvLayer<float>;
+extern template class ConvLayer<double>;
 extern template class Conv2d<float>;
 extern template class Conv2d<double>;
 extern template class ConvTranspose2d<float>;
