@@ -40,6 +40,12 @@ BlasInfo blas_info();
 // below and for LAPACK"
 std::string blas_summary();
 
+// Which kernels run the convolutions (conv2d, conv_transpose2d, conv2d_weight_grad): "oneDNN 2.6.3
+// jit:avx512_core for float, im2col + products for double and transposed convolutions onto one channel",
+// or im2col and the products alone when the library is built without oneDNN (libdnnl-dev) or
+// TAPEGRAD_CONV=im2col turns it off. The choice is by measurement (README, Convolutional autoencoders).
+std::string conv_summary();
+
 // C (m, n) = alpha * op(A) op(B) + beta * C, row-major; op(A) is (m, k), op(B) is (k, n). ta and tb read
 // A and B transposed in place, so no transposed copy is ever made. Every op's product goes through here;
 // it is public for benchmarks that time the products alone.

@@ -208,29 +208,6 @@ std::atomic<bool> counting_time{false};
 std::atomic<std::uint64_t> counted_nanoseconds{0};
 std::atomic<std::uint64_t> counted_products{0};
 
-// Adds a product's wall time to product_time() when counting is on.
-class ProductClock {
-public:
-    ProductClock() : on_(counting_time.load(std::memory_order_relaxed)) {
-        if (on_) {
-            start_ = std::chrono::steady_clock::now();
-        }
-    }
-    ~ProductClock() {
-        if (on_) {
-            auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start_);
-            counted_nanoseconds.fetch_add(static_cast<std::uint64_t>(ns.count()), std::memory_order_relaxed);
-            counted_products.fetch_add(1, std::memory_order_relaxed);
-        }
-    }
-    ProductClock(const ProductClock&) = delete;
-    ProductClock& operator=(const ProductClock&) = delete;
-
-private:
-    bool on_;
-    std::chrono::steady_clock::time_point start_;
-};
-
 // C = op(A) op(B) (alpha, beta as BLAS has them); with a bias, C = bias on every row + op(A) op(B), each
 // band writing the bias into its own rows or columns before its product adds onto them, then applying
 // act to them.
@@ -238,7 +215,7 @@ template <class T>
 void product(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a, std::size_t lda,
              const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc, const T* bias = nullptr,
              std::optional<detail::kernels::Unary> act = std::nullopt) {
-    ProductClock clock;
+    detail::ProductClock clock;
     auto band = [&](std::size_t r0, std::size_t r1, std::size_t c0, std::size_t c1) {
         T band_beta = beta;
         if (bias != nullptr) {
@@ -307,6 +284,20 @@ template void biased_gemm<float>(bool, bool, std::size_t, std::size_t, std::size
 template void biased_gemm<double>(bool, bool, std::size_t, std::size_t, std::size_t, const double*, std::size_t,
                                   const double*, std::size_t, const double*, double*, std::size_t,
                                   std::optional<kernels::Unary>);
+
+ProductClock::ProductClock() : on_(counting_time.load(std::memory_order_relaxed)) {
+    if (on_) {
+        start_ = std::chrono::steady_clock::now();
+    }
+}
+
+ProductClock::~ProductClock() {
+    if (on_) {
+        auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start_);
+        counted_nanoseconds.fetch_add(static_cast<std::uint64_t>(ns.count()), std::memory_order_relaxed);
+        counted_products.fetch_add(1, std::memory_order_relaxed);
+    }
+}
 
 }  // namespace detail
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace tapegrad::testing {
@@ -50,5 +51,9 @@ void poison_pool();
 // Buffers cached in this thread's pool.
 template <class T>
 std::size_t pooled_buffers();
+
+// oneDNN primitives (convolutions and reorders) run so far, on all threads: 0 without oneDNN. Each call
+// allocates inside oneDNN (the hash map of its arguments), which the steady-state tests bound by this.
+std::uint64_t onednn_executions();
 
 }  // namespace tapegrad::testing

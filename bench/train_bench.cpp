@@ -454,8 +454,9 @@ int main(int argc, char** argv) {
     configure_blas(argv, o.threads);
     BlasInfo blas = blas_info();
     // With --json, stdout holds only the result.
-    fmt::print(o.json ? stderr : stdout, "tapegrad train bench, BLAS: {}, flush-to-zero {}\n", blas_summary(),
-               o.gemm_only ? "off (GEMM only)" : "on");
+    fmt::print(o.json ? stderr : stdout, "tapegrad train bench, BLAS: {}, flush-to-zero {}{}\n", blas_summary(),
+               o.gemm_only ? "off (GEMM only)" : "on",
+               o.model == "conv" ? fmt::format(", convolutions: {}", conv_summary()) : "");
     nlohmann::json result;
     try {
         result = o.gemm_only ? run_gemm_only(o) : run_training(o);
@@ -466,6 +467,7 @@ int main(int argc, char** argv) {
     result["blas"] = blas_summary();
     result["blas_backend"] = blas.backend;
     result["blas_kernel"] = blas.kernel;
+    result["convolutions"] = conv_summary();
     result["threads"] = blas.threads;
     result["peak_rss_mb"] = peak_rss_mb();
     print_result(result, o);

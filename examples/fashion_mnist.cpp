@@ -27,7 +27,8 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"dense", "conv"}));
     CLI11_PARSE(app, argc, argv);
     configure_blas(argv, 1);
-    fmt::print("Fashion-MNIST, code size 64, Adam lr 1e-3, batch 128, {} epochs\nBLAS: {}\n", epochs, blas_summary());
+    fmt::print("Fashion-MNIST, code size 64, Adam lr 1e-3, batch 128, {} epochs\nBLAS: {}\nconvolutions: {}\n", epochs,
+               blas_summary(), conv_summary());
 
     nn::Dataset train = nn::load_dataset("fashion-mnist", "train");
     nn::Dataset test = nn::load_dataset("fashion-mnist", "test");

@@ -145,6 +145,9 @@ int run_train(TrainArgs args) {
     fmt::print("{} train: {} on {} ({} train, {} test, {} features)\n", program(), model->describe(), args.data.data,
                split.train.size(), split.test.size(), split.train.dim());
     fmt::print("BLAS: {}; flush-to-zero on while training\n", blas_summary());
+    if (model->config().convolutional()) {
+        fmt::print("convolutions: {}\n", conv_summary());
+    }
     fs::create_directories(args.out);
     // What runs killed mid-write left behind (the trainer does the same for its checkpoint).
     for (const std::string& name : run_files) {

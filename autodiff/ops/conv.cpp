@@ -7,16 +7,20 @@
 // conv_transpose2d, dy = C(dx, w), dw = Cw(dx, y); for conv2d_weight_grad, dx = Ct(y, dw), dy = C(x, dw).
 // So backward formulas are ops again, and second derivatives come for free.
 //
-// The kernels: each sample's (and group's) input unrolled into columns (im2col), one matrix product through
-// tapegrad::gemm, and for the adjoints the columns added back (col2im). Samples run in parallel.
+// The kernels: samples run in parallel, a part per thread. On floats, oneDNN's convolutions run each part
+// when the library is built with it (conv_dnnl.hpp). Otherwise, and for doubles, each sample's (and
+// group's) input is unrolled into columns (im2col), multiplied through tapegrad::gemm, and for the adjoints
+// the columns are added back (col2im).
 #include <algorithm>
 #include <cstddef>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "../gemm.hpp"
+#include "conv_dnnl.hpp"
 #include "image.hpp"
 
 namespace tapegrad {
@@ -25,17 +29,6 @@ namespace detail {
 namespace {
 
 using namespace image;
-
-// The geometry of one convolution C, as the tape stores it in Attrs: stride, padding, dilation (each below
-// 2^16 per axis), groups, and `size`: the input side (H, W) for conv_transpose2d, the kernel (kh, kw) for
-// conv2d_weight_grad, unused for conv2d.
-struct ConvAttrs {
-    Pair stride{1, 1};
-    Pair padding{0, 0};
-    Pair dilation{1, 1};
-    std::size_t groups = 1;
-    Pair size{0, 0};
-};
 
 Attrs encode(std::string_view op, const ConvAttrs& c) {
     check_field(op, "stride", c.stride, true);
@@ -57,18 +50,6 @@ ConvAttrs decode(const Attrs& a) {
             .groups = field(a.j, 2),
             .size = {k & 0xffffffffu, k >> 32}};
 }
-// Everything the kernels need about one convolution C: x (n, c, h, w) * w (o, c / groups, kh, kw) ->
-// (n, o, ho, wo).
-struct Geometry {
-    std::size_t n, c, h, w, o, kh, kw, ho, wo;
-    ConvAttrs a;
-    std::size_t cg() const { return c / a.groups; }
-    std::size_t og() const { return o / a.groups; }
-    std::size_t k() const { return cg() * kh * kw; }  // rows of a group's columns
-    std::size_t in_plane() const { return h * w; }
-    std::size_t out_plane() const { return ho * wo; }
-};
-
 std::string shapes(const Shape& a, std::string_view sep, const Shape& b) {
     return fmt::format("{} {} {}", to_string(a), sep, to_string(b));
 }
@@ -180,10 +161,33 @@ void fill_channels(T* y, std::size_t n, std::size_t channels, std::size_t plane,
     }
 }
 
-// y (n, o, ho, wo) += C(x, w): per sample and group, W_g (og, k) x columns (k, ho wo).
+// A part of a convolution: samples [begin, end) of g.
+Geometry samples(const Geometry& g, std::size_t begin, std::size_t end) {
+    Geometry part = g;
+    part.n = end - begin;
+    return part;
+}
+
+// On oneDNN when it runs this pass on floats (conv_dnnl.hpp): false, having done nothing, otherwise.
 template <class T>
-void conv_forward(const Geometry& g, const T* x, const T* w, T* y) {
+bool on_onednn(onednn::Pass pass, const Geometry& g, const T* a, const T* b, const T* bias, T* out) {
+    if constexpr (std::is_same_v<T, float>) {
+        return onednn::run(pass, g, a, b, bias, out);
+    } else {
+        return false;
+    }
+}
+
+// y (n, o, ho, wo) = C(x, w) (+ bias): per sample and group, W_g (og, k) x columns (k, ho wo).
+template <class T>
+void conv_forward(const Geometry& g, const T* x, const T* w, const T* bias, T* y) {
     parallel_for(g.n, 1, [&](std::size_t begin, std::size_t end) {
+        const T* xs = x + begin * g.c * g.in_plane();
+        T* ys = y + begin * g.o * g.out_plane();
+        if (on_onednn(onednn::Pass::forward, samples(g, begin, end), xs, w, bias, ys)) {
+            return;
+        }
+        fill_channels(ys, end - begin, g.o, g.out_plane(), bias);
         T* col = scratch<T>(g.k() * g.out_plane());
         for (std::size_t s = begin; s < end; ++s) {
             for (std::size_t q = 0; q < g.a.groups; ++q) {
@@ -195,10 +199,17 @@ void conv_forward(const Geometry& g, const T* x, const T* w, T* y) {
     }, 1);
 }
 
-// x (n, c, h, w) += Ct(y, w): per sample and group, columns = W_g^T (k, og) x y_g (og, ho wo), added back.
+// x (n, c, h, w) = Ct(y, w) (+ bias): per sample and group, columns = W_g^T (k, og) x y_g (og, ho wo), added
+// back.
 template <class T>
-void conv_adjoint_input(const Geometry& g, const T* y, const T* w, T* x) {
+void conv_adjoint_input(const Geometry& g, const T* y, const T* w, const T* bias, T* x) {
     parallel_for(g.n, 1, [&](std::size_t begin, std::size_t end) {
+        const T* ys = y + begin * g.o * g.out_plane();
+        T* xs = x + begin * g.c * g.in_plane();
+        if (on_onednn(onednn::Pass::input, samples(g, begin, end), ys, w, bias, xs)) {
+            return;
+        }
+        fill_channels(xs, end - begin, g.c, g.in_plane(), bias);
         T* col = scratch<T>(g.k() * g.out_plane());
         for (std::size_t s = begin; s < end; ++s) {
             for (std::size_t q = 0; q < g.a.groups; ++q) {
@@ -221,12 +232,18 @@ void conv_adjoint_weight(const Geometry& g, const T* x, const T* y, T* dw) {
     std::size_t size = g.o * g.k();
     std::size_t parts = std::min(g.n, weight_parts);
     T* partial = scratch<T, 1>(parts * size);
-    std::fill(partial, partial + parts * size, T(0));
     parallel_for(parts, 1, [&](std::size_t begin, std::size_t end) {
         T* col = scratch<T>(g.k() * g.out_plane());
         for (std::size_t part = begin; part < end; ++part) {
             T* sum = partial + part * size;
-            for (std::size_t s = part * g.n / parts; s < (part + 1) * g.n / parts; ++s) {
+            std::size_t first = part * g.n / parts;
+            std::size_t last = (part + 1) * g.n / parts;
+            if (on_onednn(onednn::Pass::weight, samples(g, first, last), x + first * g.c * g.in_plane(),
+                          y + first * g.o * g.out_plane(), static_cast<const T*>(nullptr), sum)) {
+                continue;
+            }
+            std::fill(sum, sum + size, T(0));
+            for (std::size_t s = first; s < last; ++s) {
                 for (std::size_t q = 0; q < g.a.groups; ++q) {
                     im2col(g, x + (s * g.c + q * g.cg()) * g.in_plane(), col);
                     gemm<T>(false, true, g.og(), g.k(), g.out_plane(), T(1),
@@ -282,9 +299,8 @@ struct Conv2d {
     }
     template <class T>
     static void forward(const Call<T>& c, Array<T>& y) {
-        Geometry g = geometry_of(c);
-        fill_channels(y.data(), g.n, g.o, g.out_plane(), c.arity() == 3 ? c.value(2).data() : nullptr);
-        conv_forward(g, c.value(0).data(), c.value(1).data(), y.data());
+        conv_forward(geometry_of(c), c.value(0).data(), c.value(1).data(),
+                     c.arity() == 3 ? c.value(2).data() : nullptr, y.data());
     }
     template <class T>
     static void backward(Grads<T>& g) {
@@ -344,9 +360,8 @@ struct ConvTranspose2d {
     }
     template <class T>
     static void forward(const Call<T>& c, Array<T>& x) {
-        Geometry g = geometry_of(c);
-        fill_channels(x.data(), g.n, g.c, g.in_plane(), c.arity() == 3 ? c.value(2).data() : nullptr);
-        conv_adjoint_input(g, c.value(0).data(), c.value(1).data(), x.data());
+        conv_adjoint_input(geometry_of(c), c.value(0).data(), c.value(1).data(),
+                           c.arity() == 3 ? c.value(2).data() : nullptr, x.data());
     }
     template <class T>
     static void backward(Grads<T>& g) {
