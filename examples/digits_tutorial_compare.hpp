@@ -80,8 +80,9 @@ inline void plot_mse_against_latent(const Context& c, Results& r, const std::map
 
 inline void compare(Context& c, Results& r) {
     fmt::print("autoencoders 64-32-d-32-64, {}\n", c.recipe.describe(30));
-    // The notebook's outputs are stripped; these are what its own code prints when run (numpy's seed 42),
-    // EXPERIMENTS-002.md says how. Issue 19 quotes the d = 2 and d = 16 ones.
+    // The notebook's outputs are stripped; these are what its own code prints when run (numpy's seed 42):
+    // EXPERIMENTS.md says how, under "Tutorial 002", "The tutorial's printed figures". Issue 19 quotes the
+    // d = 2 and d = 16 ones.
     const std::map<std::size_t, std::array<double, 3>> printed = {
         // d: AE MSE, PCA MSE, AE improvement %
         {2, {0.06420, 0.05222, -23.0}},   {4, {0.05880, 0.03819, -53.9}}, {8, {0.05345, 0.02386, -124.0}},
