@@ -68,9 +68,10 @@ demo: deps $(BUILD)/build.ninja
 	$(BUILD)/examples/digits_demo --out runs/demo --overwrite
 
 # The tutorials' experiments, both protocols, into runs/tutorials/: every command EXPERIMENTS.md shows, read
-# from EXPERIMENTS.md itself and run in order, replacing what an earlier `make experiments` left there.
+# from EXPERIMENTS.md itself and run in order from $(BUILD) (the commands say build/), replacing what an
+# earlier `make experiments` left there.
 experiments: build data-deps
-	@grep -E '^build/examples/' EXPERIMENTS.md | while read -r command; do \
+	@grep -E '^build/examples/' EXPERIMENTS.md | sed 's|^build/|$(BUILD)/|' | while read -r command; do \
 	  echo "$$command"; $$command --overwrite || exit 1; \
 	done
 

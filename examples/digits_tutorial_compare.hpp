@@ -20,34 +20,37 @@ inline double pca_test_mse(const Data& data, std::size_t components) {
     return mean_of(pca.fit(data.train.x).reconstruction_error(data.test.x));
 }
 
-inline void plot_codes(const std::string& path, const std::string& title, const std::string& x_label,
-                       const std::string& y_label, const Array<float>& codes, const std::vector<std::int64_t>& labels) {
-    std::vector<double> x(codes.shape(0));
-    std::vector<double> y(codes.shape(0));
-    for (std::size_t i = 0; i < x.size(); ++i) {
-        x[i] = codes(i, 0);
-        y[i] = codes(i, 1);
+// The two columns of an (N, 2) array of codes, and their labels, as a panel of a scatter figure.
+inline models::ScatterPanel codes_panel(const std::string& title, const std::string& x_label,
+                                        const std::string& y_label, const Array<float>& codes,
+                                        const std::vector<std::int64_t>& labels) {
+    models::ScatterPanel panel{title, x_label, y_label, {}, {}, labels};
+    for (std::size_t i = 0; i < codes.shape(0); ++i) {
+        panel.x.push_back(codes(i, 0));
+        panel.y.push_back(codes(i, 1));
     }
-    models::plot_scatter(path, title, x_label, y_label, x, y, labels, {.key_title = "digit"});
+    return panel;
 }
 
-// The 2-D codes of the test digits: the first seed's d = 2 autoencoder, and PCA fitted the protocol's way.
+// The 2-D codes of the test digits side by side, as the tutorial draws them: the first seed's d = 2
+// autoencoder, and PCA fitted the protocol's way.
 inline void codes_2d(const Context& c, Results& r, Autoencoder<float>& model) {
-    plot_codes(c.path("latent_2d_autoencoder.png"),
-               fmt::format("autoencoder codes (d = 2) of the test digits, {}", c.protocol_name()), "z1", "z2",
-               encode(model, c.data.test.x), c.data.test.labels);
     const Array<float>& fitted_on = c.tutorial() ? c.data.test.x : c.data.train.x;
     models::Pca<float> pca({.components = 2});
     pca.fit(fitted_on);
     std::string on = c.tutorial() ? "test" : "training";
-    plot_codes(c.path("latent_2d_pca.png"), fmt::format("PCA (fitted on the {} digits) of the test digits", on), "PC1",
-               "PC2", pca.encode(c.data.test.x), c.data.test.labels);
+    models::plot_scatter_panels(
+        c.path("latent_2d.png"), fmt::format("2-D codes of the test digits, {}", c.protocol_name()),
+        {codes_panel(fmt::format("autoencoder, d = 2, seed {}", c.args.first_seed), "z1", "z2",
+                     encode(model, c.data.test.x), c.data.test.labels),
+         codes_panel(fmt::format("PCA, 2 components, fitted on the {} digits", on), "PC1", "PC2",
+                     pca.encode(c.data.test.x), c.data.test.labels)},
+        {.width = 1600, .height = 700, .key_title = "digit"});
     double ratio = static_cast<double>(xt::sum(pca.explained_variance_ratio())());
     fmt::print("PCA (2 components) fitted on the {} rows: explained variance ratio {:.3f}\n", on, ratio);
     r.json["pca_2d_fitted_on"] = on;
     r.measured("pca_2d_explained_variance_ratio", spread_of({ratio}));
-    r.figure("latent_2d_autoencoder.png");
-    r.figure("latent_2d_pca.png");
+    r.figure("latent_2d.png");
 }
 
 inline void plot_mse_against_latent(const Context& c, Results& r, const std::map<std::size_t, Spread>& ae,
@@ -77,8 +80,9 @@ inline void plot_mse_against_latent(const Context& c, Results& r, const std::map
 
 inline void compare(Context& c, Results& r) {
     fmt::print("autoencoders 64-32-d-32-64, {}\n", c.recipe.describe(30));
-    // The notebook's outputs are stripped; these are what its own code prints when run (numpy's seed 42),
-    // EXPERIMENTS-002.md says how. Issue 19 quotes the d = 2 and d = 16 ones.
+    // The notebook's outputs are stripped; these are what its own code prints when run (numpy's seed 42):
+    // EXPERIMENTS.md says how, under "Tutorial 002", "The tutorial's printed figures". Issue 19 quotes the
+    // d = 2 and d = 16 ones.
     const std::map<std::size_t, std::array<double, 3>> printed = {
         // d: AE MSE, PCA MSE, AE improvement %
         {2, {0.06420, 0.05222, -23.0}},   {4, {0.05880, 0.03819, -53.9}}, {8, {0.05345, 0.02386, -124.0}},

@@ -420,13 +420,17 @@ std::string axes_and_key(const std::vector<Layer>& layers, const std::vector<std
     return s;
 }
 
-// The commands every plot starts with: the terminal and the text around the frame. An axis label takes
-// its series' colour when it has one series, so that a reader of two axes knows which is whose.
+// The command every figure starts with; a figure of panels has it once.
+std::string terminal(const PlotOptions& options) {
+    return fmt::format("set terminal pngcairo size {},{} noenhanced font ',11'\n", options.width, options.height);
+}
+
+// The text around the frame, with which every plot or panel starts. An axis label takes its series'
+// colour when it has one series, so that a reader of two axes knows which is whose.
 std::string preamble(const std::string& title, const std::string& x_label, const std::string& y_label,
                      const PlotOptions& options, const std::string& y_colour = "", const std::string& y2_colour = "") {
     auto coloured = [](const std::string& c) { return c.empty() ? std::string() : " textcolor rgb '" + c + "'"; };
     std::string s;
-    s += fmt::format("set terminal pngcairo size {},{} noenhanced font ',11'\n", options.width, options.height);
     s += fmt::format("set title {}\n", gnuplot_string(title));
     s += fmt::format("set xlabel {}\n", gnuplot_string(x_label));
     s += fmt::format("set ylabel {}{}\n", gnuplot_string(y_label), coloured(y_colour));
@@ -585,7 +589,7 @@ std::string detail::plot_lines_script(const std::string& path, const std::string
             entries.push_back(titles[k]);
         }
     }
-    std::string script = preamble(title, x_label, y_label, options,
+    std::string script = terminal(options) + preamble(title, x_label, y_label, options,
                                   two_axes && count_on(Axis::left) == 1 ? axis_colour[0] : "",
                                   two_axes && count_on(Axis::right) == 1 ? axis_colour[1] : "");
     script += axes_and_key(layers, entries, "", options);
@@ -608,12 +612,12 @@ std::string detail::plot_lines_script(const std::string& path, const std::string
     return script;
 }
 
-std::string detail::plot_scatter_script(const std::string& path, const std::string& title, const std::string& x_label,
-                                        const std::string& y_label, const std::vector<double>& x,
-                                        const std::vector<double>& y, const std::vector<std::int64_t>& labels,
-                                        const PlotOptions& options) {
-    std::string what = figure_name(path);
-    check_plot_options(what, options);
+namespace {
+
+// A scatter plot's commands after the terminal's, checked; `what` starts the messages.
+std::string scatter_commands(const std::string& what, const std::string& title, const std::string& x_label,
+                             const std::string& y_label, const std::vector<double>& x, const std::vector<double>& y,
+                             const std::vector<std::int64_t>& labels, const PlotOptions& options) {
     if (x.size() != y.size() || (!labels.empty() && labels.size() != x.size())) {
         throw_shape_error(fmt::format("{}: x, y and labels differ in length: {}, {} and {} values", what, x.size(),
                                       y.size(), labels.size()));
@@ -664,6 +668,45 @@ std::string detail::plot_scatter_script(const std::string& path, const std::stri
     return script;
 }
 
+}  // namespace
+
+std::string detail::plot_scatter_script(const std::string& path, const std::string& title, const std::string& x_label,
+                                        const std::string& y_label, const std::vector<double>& x,
+                                        const std::vector<double>& y, const std::vector<std::int64_t>& labels,
+                                        const PlotOptions& options) {
+    std::string what = figure_name(path);
+    check_plot_options(what, options);
+    return terminal(options) + scatter_commands(what, title, x_label, y_label, x, y, labels, options);
+}
+
+std::string detail::plot_scatter_panels_script(const std::string& path, const std::string& title,
+                                               const std::vector<ScatterPanel>& panels, const PlotOptions& options) {
+    std::string what = figure_name(path);
+    check_plot_options(what, options);
+    if (panels.empty()) {
+        throw_value_error(fmt::format("{}: no panels to plot", what));
+    }
+    if (!options.marks.empty()) {
+        throw_value_error(fmt::format("{}: a figure of panels takes no marks: {} given, and no panel to put them in",
+                                      what, options.marks.size()));
+    }
+    // Each panel fits its axes and places its key in its share of the width, below the figure's title.
+    PlotOptions panel_options = options;
+    panel_options.width = options.width / panels.size();
+    panel_options.height = options.height - 30;
+    std::string script = terminal(options);
+    script += fmt::format("set multiplot layout 1,{} title {} font ',13'\n", panels.size(), gnuplot_string(title));
+    for (std::size_t k = 0; k < panels.size(); ++k) {
+        const ScatterPanel& p = panels[k];
+        // reset: a panel's ranges, scales and key are its own, not left over from the one before.
+        script += k == 0 ? "" : "reset\n";
+        script += scatter_commands(fmt::format("{}: panel {} {}", what, k + 1, gnuplot_string(p.title)), p.title,
+                                   p.x_label, p.y_label, p.x, p.y, p.labels, panel_options);
+    }
+    script += "unset multiplot\n";
+    return script;
+}
+
 std::string detail::plot_heatmap_script(const std::string& path, const std::string& title, const std::string& x_label,
                                         const std::string& y_label, const std::vector<double>& xs,
                                         const std::vector<double>& ys, const Array<double>& values,
@@ -676,7 +719,7 @@ std::string detail::plot_heatmap_script(const std::string& path, const std::stri
     check_heatmap_values(what, xs, ys, values, options.log_cb);
     check_overlays(what, options.points);
 
-    std::string script = preamble(title, x_label, y_label, options);
+    std::string script = terminal(options) + preamble(title, x_label, y_label, options);
     // Grid lines would lie under the map, unseen; ticks outside keep off its cells.
     script += "unset grid\nset tics out\n";
     script += viridis;
@@ -735,6 +778,13 @@ void plot_scatter(const std::string& path, const std::string& title, const std::
                   const std::string& y_label, const std::vector<double>& x, const std::vector<double>& y,
                   const std::vector<std::int64_t>& labels, PlotOptions options) {
     std::string script = detail::plot_scatter_script(path, title, x_label, y_label, x, y, labels, options);
+    std::string what = figure_name(path);
+    nn::detail::write_file_atomically(path, run_gnuplot(what, options.gnuplot, script), what);
+}
+
+void plot_scatter_panels(const std::string& path, const std::string& title, const std::vector<ScatterPanel>& panels,
+                         PlotOptions options) {
+    std::string script = detail::plot_scatter_panels_script(path, title, panels, options);
     std::string what = figure_name(path);
     nn::detail::write_file_atomically(path, run_gnuplot(what, options.gnuplot, script), what);
 }

@@ -107,6 +107,27 @@ void plot_scatter(const std::string& path, const std::string& title, const std::
                   const std::string& y_label, const std::vector<double>& x, const std::vector<double>& y,
                   const std::vector<std::int64_t>& labels, PlotOptions options = {});
 
+// One panel of plot_scatter_panels: what plot_scatter draws, less the options, which the panels share.
+struct ScatterPanel {
+    std::string title;
+    std::string x_label;
+    std::string y_label;
+    std::vector<double> x;
+    std::vector<double> y;
+    std::vector<std::int64_t> labels;
+};
+
+// Scatter plots side by side in one figure under one title, each drawn as plot_scatter draws it, with
+// its own axes and key, in an equal share of the figure's options.width (the figure's size, not a
+// panel's). The options apply to every panel, except marks, which would belong to no panel: they must be
+// left empty. An error in a panel's data names the panel: `figure codes.png: panel 2 'PCA': x, y and
+// labels differ in length: 360, 360 and 2 values`. An autoencoder's 2-D codes beside PCA's:
+//   plot_scatter_panels(path, "2-D codes of the test digits",
+//                       {{"autoencoder", "z1", "z2", ae_x, ae_y, digits}, {"PCA", "PC1", "PC2", pc_x, pc_y, digits}},
+//                       {.width = 1600, .height = 700, .key_title = "digit"});
+void plot_scatter_panels(const std::string& path, const std::string& title, const std::vector<ScatterPanel>& panels,
+                         PlotOptions options = {});
+
 // Heat map of values over a grid: values(i, j) is the value at (xs[j], ys[i]), so that values has a row per
 // y and a column per x, and is drawn as a cell centred there, coloured through viridis (dark purple for
 // the lowest value, yellow for the highest: an order the eye reads without the colour box, and readable
@@ -124,9 +145,9 @@ void plot_heatmap(const std::string& path, const std::string& title, const std::
                   const Array<double>& values, PlotOptions options = {});
 
 namespace detail {
-// The gnuplot scripts plot_lines, plot_scatter and plot_heatmap run, after the same checks and with the
-// same errors: tests read the ranges, the key's place and the labels from them rather than guess them
-// from pixels.
+// The gnuplot scripts plot_lines, plot_scatter, plot_scatter_panels and plot_heatmap run, after the same
+// checks and with the same errors: tests read the ranges, the key's place and the labels from them rather
+// than guess them from pixels.
 std::string plot_lines_script(const std::string& path, const std::string& title, const std::string& x_label,
                               const std::string& y_label, const std::vector<Series>& series,
                               const PlotOptions& options);
@@ -134,6 +155,8 @@ std::string plot_scatter_script(const std::string& path, const std::string& titl
                                 const std::string& y_label, const std::vector<double>& x,
                                 const std::vector<double>& y, const std::vector<std::int64_t>& labels,
                                 const PlotOptions& options);
+std::string plot_scatter_panels_script(const std::string& path, const std::string& title,
+                                      const std::vector<ScatterPanel>& panels, const PlotOptions& options);
 std::string plot_heatmap_script(const std::string& path, const std::string& title, const std::string& x_label,
                                 const std::string& y_label, const std::vector<double>& xs,
                                 const std::vector<double>& ys, const Array<double>& values,

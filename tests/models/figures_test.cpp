@@ -583,6 +583,99 @@ TEST_CASE("plot_scatter: a key titled as the program asks") {
 
 namespace {
 
+// The part of a figure inside `box`, as a figure of its own: one panel of several.
+Png crop(const Png& png, Box box) {
+    Png part{box.width(), box.height(), png.channels, {}};
+    for (int y = box.top; y <= box.bottom; ++y) {
+        auto row = png.pixels.begin() + static_cast<std::ptrdiff_t>((y * png.width + box.left) * png.channels);
+        part.pixels.insert(part.pixels.end(), row, row + static_cast<std::ptrdiff_t>(box.width() * png.channels));
+    }
+    return part;
+}
+
+// Every `set xrange [lo:hi]` of a script, in order: one a panel.
+std::vector<Range> x_ranges(const std::string& script) {
+    std::vector<Range> out;
+    for (auto at = script.find("set xrange ["); at != std::string::npos; at = script.find("set xrange [", at + 1)) {
+        out.push_back(*script_range(script.substr(at), "x"));
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("plot_scatter_panels: two labelled panels side by side, each with its own axes and key") {
+    Folders folders;
+    ScopedEnv tmpdir("TMPDIR", folders.tmp.string());
+    // The same labels on scales a hundred times apart: on a shared axis the small cloud would be a dot.
+    ScatterPanel small{"autoencoder", "z1", "z2", {}, {}, {}};
+    ScatterPanel large{"PCA", "PC1", "PC2", {}, {}, {}};
+    Array<double> noise = test::random_array<double>({200, 2}, 3, -0.5, 0.5);
+    for (std::size_t i = 0; i < 200; ++i) {
+        auto label = static_cast<std::int64_t>(i % 2);
+        small.x.push_back(double(label) + noise(i, 0));
+        small.y.push_back(noise(i, 1));
+        small.labels.push_back(label);
+        large.x.push_back(100 * (double(label) + noise(i, 1)));
+        large.y.push_back(100 * noise(i, 0));
+        large.labels.push_back(label);
+    }
+    std::string path = folders.at("codes.png");
+    PlotOptions options{.width = 1600, .height = 700, .key_title = "digit"};
+    std::string script = models::detail::plot_scatter_panels_script(path, "2-D codes", {small, large}, options);
+    CAPTURE(script);
+    CHECK(has(script, "set multiplot layout 1,2 title '2-D codes'"));
+    for (const char* text : {"set title 'autoencoder'", "set xlabel 'z1'", "set ylabel 'z2'", "set title 'PCA'",
+                             "set xlabel 'PC1'", "set ylabel 'PC2'", "title 'digit'", "title '0'", "title '1'"}) {
+        CAPTURE(text);
+        CHECK(has(script, text));
+    }
+    std::vector<Range> ranges = x_ranges(script);
+    REQUIRE(ranges.size() == 2);
+    CHECK(ranges[0].hi < 2);
+    CHECK(ranges[1].hi > 100);
+
+    plot_scatter_panels(path, "2-D codes", {small, large}, options);
+    check_plot_png(path, 1600, 700);
+    CHECK(listing(folders.tmp).empty());
+    // In each half a frame of its own, its points in the labels' colours inside it and spread over most of
+    // it: the panels side by side, each fitted to its own data.
+    Png png = load_png(path);
+    for (int half = 0; half < 2; ++half) {
+        CAPTURE(half);
+        Png panel = crop(png, {half * 800, 0, half * 800 + 799, 699});
+        Box frame = find_frame(panel);
+        Box points = colour_box(panel, {"#1f77b4", "#ff7f0e"});
+        CAPTURE(frame);
+        CAPTURE(points);
+        REQUIRE(!points.empty());
+        CHECK(points.inside(frame));
+        CHECK(points.width() > frame.width() / 2);
+        CHECK(points.height() > frame.height() / 2);
+    }
+
+    SUBCASE("errors name the panel; no panels and marks are refused") {
+        large.labels.resize(2);
+        CHECK_THROWS_WITH_AS(plot_scatter_panels(path, "t", {small, large}, options),
+                             fmt::format("figure {}: panel 2 'PCA': x, y and labels differ in length: 200, 200 and 2 "
+                                         "values",
+                                         path)
+                                 .c_str(),
+                             ShapeError);
+        CHECK_THROWS_WITH_AS(plot_scatter_panels(path, "t", {}, options),
+                             fmt::format("figure {}: no panels to plot", path).c_str(), ValueError);
+        options.marks = {{0, 0, "origin"}};
+        CHECK_THROWS_WITH_AS(plot_scatter_panels(path, "t", {small}, options),
+                             fmt::format("figure {}: a figure of panels takes no marks: 1 given, and no panel to put "
+                                         "them in",
+                                         path)
+                                 .c_str(),
+                             ValueError);
+    }
+}
+
+namespace {
+
 // Not a grey: a cell of the map or a coloured dot, not the border, a tick, text or the background.
 bool coloured(const Png& png, int x, int y) {
     const unsigned char* p = &png.pixels[static_cast<std::size_t>(y * png.width + x) * png.channels];
