@@ -166,7 +166,7 @@ Pool& pool() {
 
 }  // namespace
 
-std::size_t parallel_parts(std::size_t n, std::size_t grain) noexcept {
+std::size_t parallel_parts(std::size_t n, std::size_t grain, std::size_t align) noexcept {
     if (in_parallel) {
         return 1;
     }
@@ -174,7 +174,7 @@ std::size_t parallel_parts(std::size_t n, std::size_t grain) noexcept {
     if (threads <= 1) {
         return 1;
     }
-    std::size_t parts = n / (grain < 16 ? 16 : grain);
+    std::size_t parts = n / std::max({grain, align, std::size_t(1)});
     return parts < threads ? parts : threads;
 }
 

@@ -25,8 +25,8 @@ inline constexpr std::size_t elementwise_grain = 16384;
 
 using RangeFn = void (*)(const void* body, std::size_t begin, std::size_t end);
 // How many parts parallel_for cuts n elements into: 1 on one thread, inside a parallel loop, or when
-// a part would hold fewer than `grain` elements.
-std::size_t parallel_parts(std::size_t n, std::size_t grain) noexcept;
+// a part would hold fewer than `grain` elements, or fewer than `align` (a part holds one cut at least).
+std::size_t parallel_parts(std::size_t n, std::size_t grain, std::size_t align) noexcept;
 void parallel_run(std::size_t n, std::size_t parts, std::size_t align, RangeFn fn, const void* body);
 
 }  // namespace detail
@@ -39,7 +39,7 @@ void parallel_run(std::size_t n, std::size_t parts, std::size_t align, RangeFn f
 // thread alone.
 template <class Body>
 void parallel_for(std::size_t n, std::size_t grain, const Body& body, std::size_t align = 16) {
-    std::size_t parts = detail::parallel_parts(n, grain);
+    std::size_t parts = detail::parallel_parts(n, grain, align);
     if (parts <= 1) {
         body(std::size_t(0), n);
         return;

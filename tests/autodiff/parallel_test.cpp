@@ -88,6 +88,12 @@ TEST_CASE("parallel_for covers [0, n) once, in parts cut at multiples of the ali
     REQUIRE(rows.size() == 2);
     CHECK(rows[0].end == 392);
     CHECK(threads() == 2);
+    // Few large items, unaligned: the convolution weight gradient's 8 parts of the batch are cut between
+    // the threads (a floor of 16 items per part once kept them all on one).
+    std::vector<Range> items = ranges_of(8, 1, 1);
+    REQUIRE(items.size() == 2);
+    CHECK(items[0].end == 4);
+    CHECK(ranges_of(8, 1).size() == 1);  // aligned to 16 (floats on a cache line), 8 stay whole
 }
 
 TEST_CASE("a parallel_for inside a part runs on that part's thread alone") {
