@@ -1,5 +1,6 @@
 #include "common.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
@@ -219,7 +220,18 @@ void add_model_options(CLI::App& app, ModelOptions& o) {
     }
     app.add_option("--model", o.variant,
                    fmt::format("{} (their options: {} variants)", fmt::join(names, ", "), program()))
-        ->check(CLI::IsMember(names))
+        ->check(CLI::Validator(
+            [names](std::string& name) -> std::string {
+                if (std::find(names.begin(), names.end(), name) != names.end()) {
+                    return "";
+                }
+                // The architecture is not a variant: every objective trains on a convolutional model.
+                std::string hint = name == "conv" ? "; a convolutional model is --conv CHANNELS (e.g. --conv 16,32) "
+                                                    "with any of them"
+                                                  : "";
+                return fmt::format("{} not in {{{}}}{}", name, fmt::join(names, ","), hint);
+            },
+            fmt::format("{{{}}}", fmt::join(names, ","))))
         ->capture_default_str();
     app.add_option("--dims", o.dims, "the encoder's sizes, input first and latent last (e.g. 64,32,8)")
         ->delimiter(',')

@@ -567,4 +567,8 @@ assert config['model']['config']['channels'] == [4, 8], config['model']['config'
                 {"the image [1, 4, 4] does not hold the 64 input features"});
     check_error(run_cli({"train", "--data", "digits", "--image", "1,8,8", "--out", dir / "bad"}, dir),
                 {"--image describes the input of a convolutional model: give --conv too"});
+    // The architecture is not a variant: --model conv points to --conv.
+    check_usage_error(run_cli({"train", "--data", "digits", "--model", "conv", "--out", dir / "bad"}, dir),
+                {"--model: conv not in {vanilla,denoising,sparse,contractive,variational}; a convolutional model is "
+                 "--conv CHANNELS (e.g. --conv 16,32) with any of them"});
 }
