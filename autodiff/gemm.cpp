@@ -1,5 +1,6 @@
 #include "gemm.hpp"
 #include "blis.hpp"
+#include "ops/conv_dnnl.hpp"
 
 #include <cblas.h>
 #include <unistd.h>
@@ -104,7 +105,7 @@ bool tiny_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, co
 
 namespace {
 
-enum class Backend { openblas, blis };
+enum class Backend { openblas, blis, onednn };
 
 struct Choice {
     Backend backend = Backend::blis;
@@ -151,6 +152,8 @@ Choice choose() {
         choice = {Backend::openblas, "TAPEGRAD_GEMM=openblas"};
     } else if (forced != nullptr && std::string_view(forced) == "blis") {
         choice = {Backend::blis, "TAPEGRAD_GEMM=blis"};
+    } else if (forced != nullptr && std::string_view(forced) == "onednn" && detail::onednn::built_in()) {
+        choice = {Backend::onednn, "TAPEGRAD_GEMM=onednn"};
     } else if (openblas_at_its_best()) {
         choice = {Backend::openblas, "OpenBLAS runs the kernel for this CPU"};
     } else {
@@ -184,6 +187,12 @@ void backend_product(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t
     if (chosen().backend == Backend::blis && large(m, n, k)) {
         detail::blis::gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
+    }
+    if constexpr (std::is_same_v<T, float>) {
+        if (chosen().backend == Backend::onednn) {
+            detail::onednn::sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+            return;
+        }
     }
     auto trans = [](bool t) { return t ? CblasTrans : CblasNoTrans; };
     auto i = [](std::size_t v) { return static_cast<int>(v); };
@@ -332,6 +341,10 @@ BlasInfo blas_info() {
         info.kernel = detail::blis::kernel();
         info.threads = threads();
         info.generic_kernel = info.cpu_has_avx2 && info.kernel == "generic";
+    } else if (choice.backend == Backend::onednn) {
+        info.backend = detail::onednn::version();
+        info.kernel = "dnnl_sgemm";
+        info.threads = threads();
     } else {
         info.backend = openblas;
         info.kernel = core;
@@ -348,6 +361,8 @@ std::string blas_summary() {
                                       info.threads, info.threads == 1 ? "" : "s");
     if (info.backend.starts_with("BLIS")) {
         summary += fmt::format(" for products from 2^19 multiply-adds, {} below and for LAPACK", info.openblas);
+    } else if (info.backend.starts_with("oneDNN")) {
+        summary += fmt::format(" for float products, {} for double and LAPACK", info.openblas);
     }
     return summary;
 }

@@ -328,9 +328,26 @@ bool run(Pass pass, const Geometry& g, const float* a, const float* b, const flo
     return true;
 }
 
-std::string summary() {
+bool built_in() { return true; }
+
+void sgemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
+           std::size_t lda, const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc) {
+    OneThread one_thread;
+    auto d = [](std::size_t v) { return static_cast<dnnl_dim_t>(v); };
+    dnnl_status_t status = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', d(m), d(n), d(k), alpha, a, d(lda), b, d(ldb),
+                                      beta, c, d(ldc));
+    if (status != dnnl_success) {
+        throw_value_error(fmt::format("oneDNN: dnnl_sgemm failed (status {})", static_cast<int>(status)));
+    }
+}
+
+std::string version() {
     const dnnl_version_t* v = dnnl_version();
-    std::string lib = fmt::format("oneDNN {}.{}.{}", v->major, v->minor, v->patch);
+    return fmt::format("oneDNN {}.{}.{}", v->major, v->minor, v->patch);
+}
+
+std::string summary() {
+    std::string lib = version();
     if (turned_off()) {
         return fmt::format("im2col + products ({} turned off by TAPEGRAD_CONV=im2col)", lib);
     }
@@ -346,6 +363,15 @@ bool run(Pass, const Geometry&, const float*, const float*, const float*, float*
 }
 
 std::string summary() { return "im2col + products (built without oneDNN)"; }
+
+bool built_in() { return false; }
+
+std::string version() { return "oneDNN (not built in)"; }
+
+void sgemm(bool, bool, std::size_t, std::size_t, std::size_t, float, const float*, std::size_t, const float*,
+           std::size_t, float, float*, std::size_t) {
+    throw_value_error("oneDNN: not built in");
+}
 
 #endif
 

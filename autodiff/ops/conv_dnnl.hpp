@@ -24,4 +24,12 @@ bool run(Pass pass, const Geometry& g, const float* a, const float* b, const flo
 // Which kernels run the convolutions, for the first line of a program's output.
 std::string summary();
 
+// Whether oneDNN is built in, for gemm.cpp's TAPEGRAD_GEMM=onednn, and its version: "oneDNN 2.6.3".
+bool built_in();
+std::string version();
+
+// C (m, n) = alpha op(A) op(B) + beta C, row-major, through dnnl_sgemm on the calling thread.
+void sgemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
+           std::size_t lda, const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc);
+
 }  // namespace tapegrad::detail::onednn
