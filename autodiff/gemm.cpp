@@ -105,10 +105,11 @@ bool tiny_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, co
 
 namespace {
 
-enum class Backend { openblas, blis, onednn };
+enum class Backend { openblas, blis };
 
 struct Choice {
-    Backend backend = Backend::blis;
+    Backend backend = Backend::blis;  // the doubles' products, and the floats' without oneDNN
+    bool onednn_floats = false;       // the floats' products on dnnl_sgemm
     std::string why;
 };
 
@@ -147,17 +148,23 @@ bool openblas_at_its_best() {
 
 Choice choose() {
     Choice choice;
-    const char* forced = std::getenv("TAPEGRAD_GEMM");
-    if (forced != nullptr && std::string_view(forced) == "openblas") {
-        choice = {Backend::openblas, "TAPEGRAD_GEMM=openblas"};
-    } else if (forced != nullptr && std::string_view(forced) == "blis") {
-        choice = {Backend::blis, "TAPEGRAD_GEMM=blis"};
-    } else if (forced != nullptr && std::string_view(forced) == "onednn" && detail::onednn::built_in()) {
-        choice = {Backend::onednn, "TAPEGRAD_GEMM=onednn"};
+    const char* env = std::getenv("TAPEGRAD_GEMM");
+    std::string_view forced = env != nullptr ? env : "";
+    if (forced == "openblas") {
+        choice = {Backend::openblas, false, "TAPEGRAD_GEMM=openblas"};
+    } else if (forced == "blis") {
+        choice = {Backend::blis, false, "TAPEGRAD_GEMM=blis"};
     } else if (openblas_at_its_best()) {
-        choice = {Backend::openblas, "OpenBLAS runs the kernel for this CPU"};
+        choice = {Backend::openblas, false, "OpenBLAS runs the kernel for this CPU"};
     } else {
-        choice = {Backend::blis, fmt::format("OpenBLAS runs {}, slower than this CPU allows", openblas_get_corename())};
+        choice = {Backend::blis, false,
+                  fmt::format("OpenBLAS runs {}, slower than this CPU allows", openblas_get_corename())};
+    }
+    // oneDNN's sgemm picks the CPU's widest instructions itself, and measured faster than OpenBLAS's own
+    // kernel on the training products (README, BLAS); it has no double product.
+    if ((forced.empty() || forced == "onednn") && detail::onednn::built_in()) {
+        choice.onednn_floats = true;
+        choice.why = forced.empty() ? "oneDNN for float; doubles: " + choice.why : "TAPEGRAD_GEMM=onednn";
     }
     if (choice.backend == Backend::blis) {
         // Without AVX2, BLIS's own detection is as good as any choice made here.
@@ -184,15 +191,15 @@ const Choice& chosen() {
 template <class T>
 void backend_product(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
                      std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
-    if (chosen().backend == Backend::blis && large(m, n, k)) {
-        detail::blis::gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-        return;
-    }
     if constexpr (std::is_same_v<T, float>) {
-        if (chosen().backend == Backend::onednn) {
+        if (chosen().onednn_floats) {
             detail::onednn::sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
             return;
         }
+    }
+    if (chosen().backend == Backend::blis && large(m, n, k)) {
+        detail::blis::gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
     }
     auto trans = [](bool t) { return t ? CblasTrans : CblasNoTrans; };
     auto i = [](std::size_t v) { return static_cast<int>(v); };
@@ -339,32 +346,31 @@ BlasInfo blas_info() {
     if (choice.backend == Backend::blis) {
         info.backend = "BLIS " + detail::blis::version();
         info.kernel = detail::blis::kernel();
-        info.threads = threads();
         info.generic_kernel = info.cpu_has_avx2 && info.kernel == "generic";
-    } else if (choice.backend == Backend::onednn) {
-        info.backend = detail::onednn::version();
-        info.kernel = "dnnl_sgemm";
-        info.threads = threads();
     } else {
         info.backend = openblas;
         info.kernel = core;
-        info.threads = threads();
         info.generic_kernel = (info.cpu_has_avx2 || info.cpu_has_avx512) && is_generic(core);
+    }
+    info.threads = threads();
+    if (choice.onednn_floats) {
+        info.float_backend = detail::onednn::version() + ", dnnl_sgemm";
     }
     return info;
 }
 
 std::string blas_summary() {
     BlasInfo info = blas_info();
-    std::string summary = fmt::format("{}, kernel {}{}, {} thread{}", info.backend, info.kernel,
-                                      info.generic_kernel ? " (generic: slower than this CPU allows)" : "",
-                                      info.threads, info.threads == 1 ? "" : "s");
+    std::string summary = fmt::format("{}, kernel {}{}", info.backend, info.kernel,
+                                      info.generic_kernel ? " (generic: slower than this CPU allows)" : "");
     if (info.backend.starts_with("BLIS")) {
         summary += fmt::format(" for products from 2^19 multiply-adds, {} below and for LAPACK", info.openblas);
-    } else if (info.backend.starts_with("oneDNN")) {
-        summary += fmt::format(" for float products, {} for double and LAPACK", info.openblas);
     }
-    return summary;
+    std::string threads = fmt::format("{} thread{}", info.threads, info.threads == 1 ? "" : "s");
+    if (!info.float_backend.empty()) {
+        return fmt::format("{} for float, {} for double, {}", info.float_backend, summary, threads);
+    }
+    return fmt::format("{}, {}", summary, threads);
 }
 
 namespace {

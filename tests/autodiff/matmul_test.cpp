@@ -419,11 +419,13 @@ TEST_CASE_TEMPLATE("gemm matches a triple loop on both sides of the backends' si
     CHECK(!info.backend.empty());
     CHECK(!info.kernel.empty());
     CHECK(info.threads >= 1);
-    // TAPEGRAD_GEMM=onednn (a second run of this test when oneDNN is built in) puts the float products on
-    // dnnl_sgemm.
+    // With oneDNN built in, the float products run on dnnl_sgemm unless TAPEGRAD_GEMM names OpenBLAS (a
+    // second run of this test) or BLIS.
     const char* forced = std::getenv("TAPEGRAD_GEMM");
-    if (forced != nullptr && std::string_view(forced) == "onednn") {
-        CHECK(info.backend.starts_with("oneDNN"));
-        CHECK(info.kernel == "dnnl_sgemm");
+    bool other = forced != nullptr && std::string_view(forced) != "onednn";
+    CHECK(info.float_backend.empty() == (other || conv_summary().find("without oneDNN") != std::string::npos));
+    if (!info.float_backend.empty()) {
+        CHECK(info.float_backend.starts_with("oneDNN"));
+        CHECK(blas_summary().starts_with(info.float_backend + " for float, "));
     }
 }
