@@ -1,10 +1,11 @@
-// Float convolutions on oneDNN. Each pass is one oneDNN convolution primitive: forward for C, backward-data
-// for Ct (so that a transposed convolution runs the same kernels as the gradient of a convolution; oneDNN's
-// deconvolution primitive measured 3x slower on these shapes), backward-weights for Cw. The primitives
-// choose their own layouts (blocked by 16 channels on AVX-512); reorders bring NCHW values in and the
-// result back out. Primitives, reorders and their buffers are made once per shape and thread and kept, so
-// a steady state allocates nothing: scratchpads are ours (scratchpad_mode::user) and arguments are passed
-// through the C API, without a map.
+// Float convolutions on oneDNN, and its sgemm for gemm.cpp. Each convolution pass is one oneDNN primitive:
+// forward for C, backward-data for Ct (so that a transposed convolution runs the same kernels as the
+// gradient of a convolution; oneDNN's deconvolution primitive measured 2-3x slower on this model's shapes),
+// backward-weights for Cw. The primitives choose their own layouts (blocked by 16 channels on AVX-512);
+// reorders bring NCHW values in and the result back out. Primitives, reorders and their buffers are made
+// once per shape and thread and kept, scratchpads are ours (scratchpad_mode::user) and arguments go through
+// the C API, so a steady state allocates nothing here; oneDNN's execute still builds a hash map of the
+// arguments inside each call (conv_test.cpp bounds it).
 #include "conv_dnnl.hpp"
 
 #include <cstdlib>
@@ -153,7 +154,7 @@ struct Operand {
 struct Entry {
     Pass pass;
     bool bias;
-    std::array<std::size_t, 17> shape;
+    std::array<std::size_t, 16> shape;
     dnnl::primitive primitive;
     memory scratchpad;
     memory scratch_buffer;  // holds the scratchpads of the primitive and its reorders, used one at a time
@@ -161,11 +162,11 @@ struct Entry {
     std::vector<dnnl_exec_arg_t> args;
 };
 
-std::array<std::size_t, 17> shape_of(const Geometry& g) {
+std::array<std::size_t, 16> shape_of(const Geometry& g) {
     const ConvAttrs& a = g.a;
     return {g.n,         g.c,         g.h,           g.w,           g.o,           g.kh,
             g.kw,        g.ho,        g.wo,          a.stride[0],   a.stride[1],   a.padding[0],
-            a.padding[1], a.dilation[0], a.dilation[1], a.groups, 0};
+            a.padding[1], a.dilation[0], a.dilation[1], a.groups};
 }
 
 memory scratchpad_in(const memory& buffer, const memory::desc& d) {
@@ -195,7 +196,8 @@ std::unique_ptr<Entry> make_entry(Pass pass, const Geometry& g, bool bias) {
     memory::desc scratchpad_desc;
     if (pass == Pass::forward) {
         e->primitive = dnnl::convolution_forward(hint);
-        slots = {{DNNL_ARG_SRC, hint.src_desc(), d.user_x, true}, {DNNL_ARG_WEIGHTS, hint.weights_desc(), d.user_w, true}};
+        slots = {{DNNL_ARG_SRC, hint.src_desc(), d.user_x, true},
+                 {DNNL_ARG_WEIGHTS, hint.weights_desc(), d.user_w, true}};
         if (bias) {
             slots.push_back({DNNL_ARG_BIAS, hint.bias_desc(), hint.bias_desc(), true});
         }
