@@ -14,7 +14,8 @@
 //   OpenBLAS, which starts a product in ~0.1 us where BLIS takes ~6.
 // When the library is built with oneDNN (libdnnl-dev), the float products run on its dnnl_sgemm instead,
 // unless TAPEGRAD_GEMM names OpenBLAS or BLIS: it picks the CPU's widest instructions itself, and took
-// 12-15% less time than OpenBLAS's own Cooperlake kernel on the training products (README, BLAS). The
+// 13% (1 thread) and 20% (2 threads) less time than OpenBLAS's own Cooperlake kernel on the training
+// products, medians of four runs each (README, BLAS). The
 // doubles stay on the choice above.
 // Both run one thread per call: with more threads (tapegrad/autodiff/parallel.hpp), tapegrad cuts each
 // product from 2^18 multiply-adds into bands of rows or columns, one per thread, so that the same threads
