@@ -286,6 +286,36 @@ double sum_row(const T* row, std::size_t n) {
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
+// x as (outer, mid, inner) when `small`, broadcast to x's shape `full`, keeps one block of middle axes
+// whole and reduces everything before and after it, with something after it (inner > 1): a convolution's
+// bias gradient, (n, c, h, w) summed to (1, c, 1, 1) or (c, 1, 1). Empty when the shapes are otherwise.
+std::optional<std::array<std::size_t, 3>> middle_block(const Shape& small, const Shape& full) {
+    if (small.size() > full.size()) {
+        return std::nullopt;
+    }
+    std::size_t pad = full.size() - small.size();
+    auto dim = [&](std::size_t axis) { return axis < pad ? std::size_t(1) : small[axis - pad]; };
+    std::size_t first = 0;
+    while (first < full.size() && dim(first) == 1) {
+        ++first;
+    }
+    std::size_t last = full.size();
+    while (last > first && dim(last - 1) == 1) {
+        --last;
+    }
+    std::array<std::size_t, 3> block{1, 1, 1};
+    for (std::size_t axis = 0; axis < full.size(); ++axis) {
+        if (axis >= first && axis < last && dim(axis) != full[axis]) {
+            return std::nullopt;
+        }
+        block[axis < first ? 0 : axis < last ? 1 : 2] *= full[axis];
+    }
+    if (block[2] <= 1) {
+        return std::nullopt;
+    }
+    return block;
+}
+
 }  // namespace
 
 template <class T>
@@ -330,6 +360,21 @@ void sum_to(const Array<T>& x, Array<T>& out, bool first_only) {
         });
         return;
     }
+    if (auto block = first_only ? std::nullopt : middle_block(out.shape(), x.shape())) {
+        // Each element of the middle block sums its (outer, inner) slab in double, in a fixed order; the
+        // threads share the middle block, so the sums do not depend on how many there are.
+        auto [outer, mid, inner] = *block;
+        parallel_for(mid, elementwise_grain / std::max<std::size_t>(outer * inner, 1) + 1, [=](std::size_t m0, std::size_t m1) {
+            for (std::size_t m = m0; m < m1; ++m) {
+                double acc = 0;
+                for (std::size_t o = 0; o < outer; ++o) {
+                    acc += sum_row(px + (o * mid + m) * inner, inner);
+                }
+                po[m] = static_cast<T>(acc);
+            }
+        }, 1);
+        return;
+    }
     std::fill(po, po + out.size(), T(0));
     std::vector<bool> seen;
     if (first_only) {
@@ -354,6 +399,13 @@ void sum_to(const Array<T>& x, Array<T>& out, bool first_only) {
                             *target += static_cast<T>(sum_row(row, n));
                         }
                     });
+}
+
+template <class T>
+void copy(const T* x, T* y, std::size_t n) {
+    parallel_for(n, elementwise_grain, [=](std::size_t begin, std::size_t end) {
+        std::memcpy(y + begin, x + begin, (end - begin) * sizeof(T));
+    });
 }
 
 template <class T>
@@ -408,6 +460,7 @@ std::optional<std::size_t> first_nonfinite(const T* x, std::size_t n) {
     template void broadcast_to<T>(const Array<T>&, Array<T>&);                                               \
     template void sum_to<T>(const Array<T>&, Array<T>&, bool);                                              \
     template void add_inplace<T>(T*, const T*, std::size_t);                                                 \
+    template void copy<T>(const T*, T*, std::size_t);                                                        \
     template void transpose2d<T>(const T*, T*, std::size_t, std::size_t);                                    \
     template void copy_blocks<T>(const T*, std::size_t, std::size_t, T*, std::size_t, std::size_t,           \
                                  std::size_t, std::size_t, std::size_t);                                     \

@@ -42,6 +42,10 @@ void sum_to(const Array<T>& x, Array<T>& out, bool first_only = false);
 template <class T>
 void add_inplace(T* a, const T* b, std::size_t n);
 
+// y = x, n elements, shared among the threads.
+template <class T>
+void copy(const T* x, T* y, std::size_t n);
+
 // (rows, cols) -> (cols, rows).
 template <class T>
 void transpose2d(const T* x, T* y, std::size_t rows, std::size_t cols);

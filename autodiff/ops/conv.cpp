@@ -268,10 +268,12 @@ Attrs with_size(const Attrs& attrs, Pair size) {
     return encode("conv", a);
 }
 
-// dy summed over samples and pixels: a bias's gradient, with ops so that it differentiates again.
+// dy summed over samples and pixels: a bias's gradient, with ops so that it differentiates again (sum_to
+// sums each channel in one parallel pass).
 template <class T>
 Var<T> channel_sums(const Var<T>& dy) {
-    return sum(sum(sum(dy, 3), 2), 0);
+    std::size_t channels = dy.shape()[1];
+    return reshape(sum_to(dy, Shape{channels, 1, 1}), Shape{channels});
 }
 
 struct Conv2d;

@@ -59,7 +59,7 @@ struct Reshape {
                                           to_string(x.shape()), x.size(), to_string(shape), elements(shape)));
         }
         Var<T> y = empty<T>(shape);
-        std::copy(x.value().begin(), x.value().end(), y.mutable_value().begin());
+        kernels::copy(x.value().data(), y.mutable_value().data(), x.size());
         return y;
     }
     template <class T>

@@ -705,8 +705,8 @@ TEST_CASE_TEMPLATE("pool and upsampling errors name the op and print the shapes"
 // cut again: each sample's products are whole on one thread, whatever the thread count. conv2d_weight_grad
 // sums the samples on the caller, and gemm cuts a product above 2^18 multiply-adds into bands, as it does
 // conv2d's product on a batch of 1: each element is still summed over all of k by one thread, but a
-// band's shape can lead the BLAS kernel to add in another order (README, Reproducibility). Checked here
-// on this machine's kernel: the same bits.
+// band's shape can lead the BLAS kernel to add in another order (README, Reproducibility). A bias's
+// gradient sums each channel whole on one thread. Checked here on this machine's kernel: the same bits.
 TEST_CASE_TEMPLATE("the convolutions give the same bits on 1 and 2 threads", T, float, double) {
     Conv2dOptions o{.stride = {2, 2}, .padding = {1, 1}};
     Array<T> x = random_array<T>({8, 16, 24, 24}, 1);
@@ -716,12 +716,18 @@ TEST_CASE_TEMPLATE("the convolutions give the same bits on 1 and 2 threads", T, 
     Array<T> wt = random_array<T>({32, 16, 4, 4}, 5);
     Array<T> bt = random_array<T>({16}, 6);
     Array<T> x1 = random_array<T>({1, 16, 24, 24}, 7);
+    auto bias_grad = [&] {
+        Var<T> bias(b, true);
+        backward(conv2d(Var<T>(x), Var<T>(w), bias, o), Var<T>(g));
+        return bias.grad().value();
+    };
     auto run = [&] {
         return std::vector<Array<T>>{
             conv2d(Var<T>(x), Var<T>(w), Var<T>(b), o).value(),                       // (8, 32, 12, 12)
             conv_transpose2d(Var<T>(g), Var<T>(wt), Var<T>(bt), {.stride = {2, 2}, .padding = {1, 1}}).value(),
             conv2d_weight_grad(Var<T>(x), Var<T>(g), {3, 3}, o).value(),               // 32 x 144 x 144 each
             conv2d(Var<T>(x1), Var<T>(w), Var<T>(b), {.padding = {1, 1}}).value(),     // 32 x 576 x 144
+            bias_grad(),                                                                // a channel sum
         };
     };
     set_threads(1);

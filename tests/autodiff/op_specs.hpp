@@ -147,6 +147,7 @@ inline std::map<std::string, std::vector<Case>> specs() {
         {"(3, 4) to (3, 1)", {{{3, 4}}}, [](const Vars& v) { return sum_to(v[0], {3, 1}); }},
         {"(2, 3, 4) to (1, 3, 1)", {{{2, 3, 4}}}, [](const Vars& v) { return sum_to(v[0], {1, 3, 1}); }},
         {"(70, 2, 3) to (2, 3)", {{{70, 2, 3}}}, [](const Vars& v) { return sum_to(v[0], {2, 3}); }},
+        {"(2, 3, 4, 5) to (3, 1, 1)", {{{2, 3, 4, 5}}}, [](const Vars& v) { return sum_to(v[0], {3, 1, 1}); }},
     };
     s["broadcast_to"] = {
         {"(4,) to (3, 4)", {{{4}}}, [](const Vars& v) { return broadcast_to(v[0], {3, 4}); }, 0},

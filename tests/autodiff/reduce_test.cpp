@@ -173,6 +173,9 @@ TEST_CASE_TEMPLATE("broadcast_to and sum_to forward match loops", T, float, doub
     SUBCASE("(3, 1) and (2, 3, 4)") { small = {3, 1}; big = {2, 3, 4}; }
     SUBCASE("(3, 4) and (3, 4)") { small = {3, 4}; big = {3, 4}; }
     SUBCASE("(1,) and (0,)") { small = {1}; big = {0}; }
+    SUBCASE("(5, 1, 1) and (4, 5, 6, 7): a channel sum") { small = {5, 1, 1}; big = {4, 5, 6, 7}; }
+    SUBCASE("(1, 2, 3, 1) and (2, 2, 3, 5)") { small = {1, 2, 3, 1}; big = {2, 2, 3, 5}; }
+    SUBCASE("(1, 3, 1) and (0, 3, 4)") { small = {1, 3, 1}; big = {0, 3, 4}; }
     CAPTURE(small);
     CAPTURE(big);
     Var<T> s(random_array<T>(small, 4));
@@ -183,6 +186,28 @@ TEST_CASE_TEMPLATE("broadcast_to and sum_to forward match loops", T, float, doub
     CHECK(down.shape() == small);
     CHECK(close_to<T>(up.value(), broadcast_ref(s.value(), big), 0));
     CHECK(close_to<T>(down.value(), sum_to_ref(b.value(), small), test::tolerance<T>()));
+}
+
+// A convolution's bias gradient: each channel summed over samples and pixels in double, one channel per
+// thread, so the sum neither drifts with the count nor depends on the threads.
+TEST_CASE("a channel sum (n, c, h, w) to (c, 1, 1) is exact to float rounding, the same bits on 1 and 2 threads") {
+    Array<float> x = random_array<float>({64, 32, 14, 14}, 9, 0.5, 1.5);
+    Array<double> ref = xt::zeros<double>(Shape{32, 1, 1});
+    for (std::size_t n = 0; n < 64; ++n) {
+        for (std::size_t c = 0; c < 32; ++c) {
+            for (std::size_t i = 0; i < 14 * 14; ++i) {
+                ref(c, 0, 0) += static_cast<double>(x.data()[(n * 32 + c) * 196 + i]);
+            }
+        }
+    }
+    set_threads(1);
+    Array<float> one = sum_to(Var<float>(x), {32, 1, 1}).value();
+    set_threads(2);
+    Array<float> two = sum_to(Var<float>(x), {32, 1, 1}).value();
+    set_threads(1);
+    CHECK(one == two);
+    // 12544 values near 1 a channel: a float running sum would be off by about 1e-5 of the total.
+    CHECK(close_to<float>(one, ref, 1e-7));  // relative: within one float rounding of the total
 }
 
 TEST_CASE_TEMPLATE("reduction errors name the op, the axis and the shape", T, float, double) {
