@@ -7,7 +7,7 @@ BUILD ?= build
 PACKAGES := g++ meson ninja-build pkg-config xtensor-dev libxtensor-blas-dev libxsimd-dev libopenblas-dev \
             libblis-dev liblapack-dev libfmt-dev doctest-dev nlohmann-json3-dev libcli11-dev zlib1g-dev libzip-dev \
             python3-numpy python3-sklearn libstb-dev gnuplot-nox fonts-dejavu-core ccache strace \
-            libdnnl-dev
+            libdnnl-dev openmpi-bin libopenmpi-dev
 # Fashion-MNIST is installed by the commands that read it, never committed.
 DATA_PACKAGES := dataset-fashion-mnist
 BENCH_PACKAGES := python3-torch python3-numpy

@@ -3,6 +3,7 @@
 
 #include "tapegrad/autodiff/audit.hpp"
 #include "tapegrad/autodiff/blas.hpp"
+#include "tapegrad/autodiff/distributed.hpp"
 #include "tapegrad/autodiff/error.hpp"
 #include "tapegrad/autodiff/gradcheck.hpp"
 #include "tapegrad/autodiff/op.hpp"

@@ -32,6 +32,7 @@ std::span<const OpInfo> shape_ops();
 std::span<const OpInfo> matmul_ops();
 std::span<const OpInfo> conv_ops();
 std::span<const OpInfo> pool_ops();
+std::span<const OpInfo> distributed_ops();
 
 // dy times the derivative of relu, sigmoid or tanh, read from u: relu's input or output (positive at the same
 // places), sigmoid's and tanh's output. The backward of those ops, alone or fused into linear.

@@ -248,6 +248,12 @@ inline std::map<std::string, std::vector<Case>> specs() {
         {"(2, 2, 3, 3) * (2, 3, 2, 2) + (3,) dilation 2", {{{2, 2, 3, 3}}, {{2, 3, 2, 2}}, {{3}}},
          conv_t({.dilation = {2, 2}})},
     };
+    // Alone, the identity: its checks here are that of the formula's plumbing; tests/distributed checks
+    // it across 2 ranks.
+    s["all_reduce"] = {
+        {"()", {{{}}}, [](const Vars& v) { return all_reduce(v[0]); }},
+        {"(3, 4)", {{{3, 4}}}, [](const Vars& v) { return all_reduce(v[0]); }},
+    };
     s["conv2d_weight_grad"] = {
         {"(2, 3, 5, 5) and (2, 4, 3, 3), kernel 3", {{{2, 3, 5, 5}}, {{2, 4, 3, 3}}},
          [](const Vars& v) { return conv2d_weight_grad(v[0], v[1], {3, 3}); }},
