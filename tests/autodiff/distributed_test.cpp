@@ -1,29 +1,20 @@
-// The processes of an MPI job as one (autodiff/distributed.hpp), run twice by meson: alone (autodiff/
-// distributed), and as 2 ranks under mpirun (autodiff/distributed_2ranks, TAPEGRAD_TEST_RANKS=2). A run
-// that asks for 2 ranks and finds itself alone (no MPI in the build, or no mpirun) says why and exits 77,
-// which meson reports as skipped: it never passes having checked nothing.
-//
-// Under mpirun both ranks run every test case; each checks what its rank sees.
+// The processes of an MPI job as one (autodiff/distributed.hpp): the ranks, the sums, and the
+// differentiable all_reduce, alone (autodiff/distributed) and as 2 ranks under mpirun
+// (autodiff/distributed_2ranks); see distributed_main.hpp.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
-#include <cstdio>
-#include <cstdlib>
 #include <string>
 
+#include "distributed_main.hpp"
 #include "helpers.hpp"
 #include "tapegrad/autodiff/testing.hpp"
 
 using namespace tapegrad;
+using test::expected_ranks;
 using test::random_array;
 
 namespace {
-
-// The ranks this run was started as: TAPEGRAD_TEST_RANKS, or 1.
-int expected_ranks() {
-    const char* text = std::getenv("TAPEGRAD_TEST_RANKS");
-    return text != nullptr ? std::atoi(text) : 1;
-}
 
 // Rank r's input: its own values, which every rank can rebuild to compute the expected sums.
 template <class T>
@@ -161,12 +152,4 @@ TEST_CASE("all_reduce differentiates twice: the gradient of a gradient across th
     CHECK(test::close_to<double>(x.grad().value(), xt::ones<double>({3}) * double(n * n), 1e-12));
 }
 
-int main(int argc, char** argv) {
-    int expected = expected_ranks();
-    if (distributed::init() != expected) {
-        std::printf("skipped: asked for %d ranks, running as %s\n", expected, distributed::summary().c_str());
-        return 77;  // meson's "skipped"
-    }
-    doctest::Context context(argc, argv);
-    return context.run();
-}
+int main(int argc, char** argv) { return test::run_as_ranks(argc, argv); }
