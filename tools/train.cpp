@@ -11,6 +11,7 @@
 #include "report.hpp"
 #include "run.hpp"
 #include "tapegrad/autodiff/blas.hpp"
+#include "tapegrad/autodiff/distributed.hpp"
 #include "tapegrad/models/factory.hpp"
 #include "tapegrad/models/trainer.hpp"
 #include "tapegrad/nn/io/checkpoint.hpp"
@@ -120,6 +121,14 @@ CheckpointRecord prepare_resume(TrainArgs& args) {
 }
 
 int run_train(TrainArgs args) {
+    // Under mpirun each rank would train the whole run alone and write the same --out: refused, before
+    // anything is read or written, until the Trainer trains data-parallel.
+    if (distributed::size() > 1) {
+        tapegrad::detail::throw_value_error(fmt::format(
+            "train: started as {} by mpirun, and train does not split a run across processes yet: each would "
+            "train it whole into the same --out; run it without mpirun",
+            distributed::summary()));
+    }
     parse_checkpoint_every(args.checkpoint_every, args.trainer);
     std::shared_ptr<models::Autoencoder<float>> model;
     Split split;

@@ -229,6 +229,30 @@ TEST_CASE("train keeps the run an --out holds: it refuses, names what is there a
     CHECK(read_json(out + "/metrics.json")["variant"] == "sparse");
 }
 
+// Under mpirun each rank would train the whole run into the same --out: every rank refuses before it reads
+// or writes anything. Skipped, as doctest counts it, in a build without MPI or on a machine without mpirun.
+TEST_CASE("train started by mpirun as 2 ranks refuses before it writes anything" *
+          doctest::skip(std::string_view(TAPEGRAD_MPIRUN).empty())) {
+    TempDir dir("tapegrad_train_test");
+    std::string out = dir / "run";
+    std::vector<std::string> args = {"--allow-run-as-root", "--oversubscribe", "-np", "2", TAPEGRAD_CLI};
+    for (const std::string& a : train_args(out)) {
+        args.push_back(a);
+    }
+    Run r = run_program(TAPEGRAD_MPIRUN, args, dir);
+    CAPTURE(r.out);
+    CAPTURE(r.err);
+    CHECK(r.status != 0);
+    std::size_t refusals = 0;
+    for (const std::string& line : lines_of(r.err)) {
+        refusals += line.starts_with("tapegrad: train: started as Open MPI v") &&
+                    line.find(", 2 ranks by mpirun, and train does not split a run across processes yet") !=
+                        std::string::npos;
+    }
+    CHECK(refusals == 2);
+    CHECK_FALSE(fs::exists(out));
+}
+
 TEST_CASE("train --resume refuses to become another run, naming each difference, and continues the one it names") {
     TempDir dir("tapegrad_train_test");
     std::string out = dir / "run";
