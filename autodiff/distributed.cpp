@@ -1,9 +1,7 @@
 #include "tapegrad/autodiff/distributed.hpp"
 
 #include <algorithm>
-#include <climits>
 #include <cstdlib>
-#include <mutex>
 #include <type_traits>
 
 #include <fmt/format.h>
@@ -57,8 +55,15 @@ MPI_Datatype datatype() {
     return std::is_same_v<T, float> ? MPI_FLOAT : MPI_DOUBLE;
 }
 
-// MPI counts are ints: a longer buffer goes in pieces, the same pieces on every rank.
-constexpr std::size_t piece = std::size_t(1) << 30;
+// MPI counts are ints: a longer buffer goes in pieces, the same pieces on every rank. Calls
+// call(start, count) for each.
+template <class Call>
+void in_pieces(std::size_t n, Call call) {
+    constexpr std::size_t piece = std::size_t(1) << 30;
+    for (std::size_t start = 0; start < n; start += piece) {
+        call(start, static_cast<int>(std::min(piece, n - start)));
+    }
+}
 
 #endif
 
@@ -116,11 +121,10 @@ void all_reduce_sum([[maybe_unused]] T* data, [[maybe_unused]] std::size_t n) {
         return;
     }
 #if TAPEGRAD_MPI
-    for (std::size_t start = 0; start < n; start += piece) {
-        int count = static_cast<int>(std::min(piece, n - start));
+    in_pieces(n, [&](std::size_t start, int count) {
         check(MPI_Allreduce(MPI_IN_PLACE, data + start, count, datatype<T>(), MPI_SUM, MPI_COMM_WORLD),
               "all_reduce", "MPI_Allreduce");
-    }
+    });
 #endif
 }
 
@@ -130,10 +134,9 @@ void broadcast([[maybe_unused]] T* data, [[maybe_unused]] std::size_t n) {
         return;
     }
 #if TAPEGRAD_MPI
-    for (std::size_t start = 0; start < n; start += piece) {
-        int count = static_cast<int>(std::min(piece, n - start));
+    in_pieces(n, [&](std::size_t start, int count) {
         check(MPI_Bcast(data + start, count, datatype<T>(), 0, MPI_COMM_WORLD), "broadcast", "MPI_Bcast");
-    }
+    });
 #endif
 }
 
