@@ -364,7 +364,8 @@ void sum_to(const Array<T>& x, Array<T>& out, bool first_only) {
         // Each element of the middle block sums its (outer, inner) slab in double, in a fixed order; the
         // threads share the middle block, so the sums do not depend on how many there are.
         auto [outer, mid, inner] = *block;
-        parallel_for(mid, elementwise_grain / std::max<std::size_t>(outer * inner, 1) + 1, [=](std::size_t m0, std::size_t m1) {
+        std::size_t grain = elementwise_grain / std::max<std::size_t>(outer * inner, 1) + 1;
+        auto slabs = [=](std::size_t m0, std::size_t m1) {
             for (std::size_t m = m0; m < m1; ++m) {
                 double acc = 0;
                 for (std::size_t o = 0; o < outer; ++o) {
@@ -372,7 +373,8 @@ void sum_to(const Array<T>& x, Array<T>& out, bool first_only) {
                 }
                 po[m] = static_cast<T>(acc);
             }
-        }, 1);
+        };
+        parallel_for(mid, grain, slabs, 1);
         return;
     }
     std::fill(po, po + out.size(), T(0));

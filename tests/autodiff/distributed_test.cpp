@@ -125,8 +125,9 @@ TEST_CASE_TEMPLATE("all_reduce's forward is the sum over the ranks, its backward
 TEST_CASE("the gradient of an objective across the ranks agrees with its finite differences, and a broken "
           "all_reduce backward does not") {
     Shape shape{2, 3};
-    Objective objective{input_of<double>(distributed::rank(), shape, 4), input_of<double>(distributed::rank(), shape, 5)};
-    Array<double> x0 = input_of<double>(distributed::rank(), shape, 6);
+    int r = distributed::rank();
+    Objective objective{input_of<double>(r, shape, 4), input_of<double>(r, shape, 5)};
+    Array<double> x0 = input_of<double>(r, shape, 6);
     double right = gradient_error(objective, x0);
     CHECK(right < 1e-8);
     double broken = 0;
