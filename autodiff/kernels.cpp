@@ -405,6 +405,9 @@ void sum_to(const Array<T>& x, Array<T>& out, bool first_only) {
 
 template <class T>
 void copy(const T* x, T* y, std::size_t n) {
+    if (n == 0) {
+        return;  // an empty array's data() may be null, which memcpy may not see even for 0 bytes
+    }
     parallel_for(n, elementwise_grain, [=](std::size_t begin, std::size_t end) {
         std::memcpy(y + begin, x + begin, (end - begin) * sizeof(T));
     });

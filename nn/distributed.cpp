@@ -97,6 +97,9 @@ void all_reduce_gradients(const ParameterList<T>& params, std::size_t bucket_byt
         }
         Var<T> g = params[i].var.grad();
         std::size_t n = g.size();
+        if (n == 0) {
+            continue;  // nothing to sum, and an empty array's data() may be null
+        }
         if (n > capacity) {
             distributed::all_reduce_sum(g.mutable_value().data(), n);
             continue;
