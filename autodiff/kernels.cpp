@@ -363,7 +363,10 @@ void sum_to(const Array<T>& x, Array<T>& out, bool first_only) {
     if (auto block = first_only ? std::nullopt : middle_block(out.shape(), x.shape())) {
         // Each element of the middle block sums its (outer, inner) slab in double, in a fixed order; the
         // threads share the middle block, so the sums do not depend on how many there are.
-        auto [outer, mid, inner] = *block;
+        // Named copies, not a structured binding: clang 14 (the fuzz build) cannot capture those.
+        std::size_t outer = (*block)[0];
+        std::size_t mid = (*block)[1];
+        std::size_t inner = (*block)[2];
         std::size_t grain = elementwise_grain / std::max<std::size_t>(outer * inner, 1) + 1;
         auto slabs = [=](std::size_t m0, std::size_t m1) {
             for (std::size_t m = m0; m < m1; ++m) {
