@@ -17,8 +17,7 @@ namespace {
 struct World {
     int rank = 0;
     int size = 1;
-    bool joined = false;  // MPI initialised by us
-    std::string why;      // why not, when alone
+    std::string why;  // why alone, when MPI was not joined
 };
 
 bool started_by_mpirun() {
@@ -81,7 +80,6 @@ World join() {
         // Only one thread at a time calls MPI: tapegrad's workers never do.
         check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided), "distributed::init",
               "MPI_Init_thread");
-        w.joined = true;
         std::atexit(leave);
     }
     // Errors come back as codes, which become exceptions naming the call, instead of aborting the job.
@@ -151,19 +149,17 @@ void barrier() {
 
 std::string summary() {
     const World& w = world();
-    if (w.size == 1 && !w.why.empty()) {
-        return fmt::format("1 process ({})", w.why);
-    }
 #if TAPEGRAD_MPI
-    char version[MPI_MAX_LIBRARY_VERSION_STRING] = {};
-    int length = 0;
-    MPI_Get_library_version(version, &length);
-    std::string_view text(version, static_cast<std::size_t>(length));
-    text = text.substr(0, text.find(','));  // "Open MPI v4.1.4, package: ..." -> "Open MPI v4.1.4"
-    return fmt::format("{}, {} rank{}", text, w.size, w.size == 1 ? "" : "s");
-#else
-    return "1 process";
+    if (w.why.empty()) {
+        char version[MPI_MAX_LIBRARY_VERSION_STRING] = {};
+        int length = 0;
+        MPI_Get_library_version(version, &length);
+        std::string_view text(version, static_cast<std::size_t>(length));
+        text = text.substr(0, text.find(','));  // "Open MPI v4.1.4, package: ..." -> "Open MPI v4.1.4"
+        return fmt::format("{}, {} rank{}", text, w.size, w.size == 1 ? "" : "s");
+    }
 #endif
+    return fmt::format("1 process ({})", w.why);
 }
 
 template void all_reduce_sum<float>(float*, std::size_t);

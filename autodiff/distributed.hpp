@@ -51,7 +51,7 @@ void broadcast(T* data, std::size_t n);
 // Waits until every rank gets here.
 void barrier();
 
-// "OpenMPI v4.1.4, 2 ranks", or "1 process (MPI: not started by mpirun)" or "1 process (no MPI in this
+// "Open MPI v4.1.4, 2 ranks", or "1 process (MPI: not started by mpirun)" or "1 process (no MPI in this
 // build)".
 std::string summary();
 

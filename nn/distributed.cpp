@@ -11,15 +11,6 @@ namespace tapegrad::nn {
 
 namespace {
 
-// FNV-1a: a fingerprint of a text, the same on every machine.
-std::uint64_t fingerprint(const std::string& text) {
-    std::uint64_t h = 14695981039346656037ull;
-    for (unsigned char c : text) {
-        h = (h ^ c) * 1099511628211ull;
-    }
-    return h;
-}
-
 // A text sent from rank `from` to every rank: its length, then its bytes packed in doubles (a double
 // holds 6 bytes exactly).
 std::string text_of_rank(const std::string& text, int from) {
@@ -60,8 +51,12 @@ void all_reduce_gradients(const ParameterList<T>& params, std::size_t bucket_byt
     if (ranks == 1) {
         return;
     }
+    // Kept between calls, so that a training step allocates nothing here once they have grown.
+    thread_local std::vector<double> present;
+    thread_local std::vector<T> bucket;
+    thread_local std::vector<std::size_t> members;
     // Which grads are there, counted over the ranks: all or none, for each parameter.
-    std::vector<double> present(params.size());
+    present.assign(params.size(), 0.0);
     for (std::size_t i = 0; i < params.size(); ++i) {
         present[i] = params[i].var.grad().defined() ? 1 : 0;
     }
@@ -74,8 +69,7 @@ void all_reduce_gradients(const ParameterList<T>& params, std::size_t bucket_byt
     }
     // Packed in order into buckets; a grad larger than a bucket goes alone, in place.
     std::size_t capacity = std::max<std::size_t>(bucket_bytes / sizeof(T), 1);
-    thread_local std::vector<T> bucket;
-    std::vector<std::size_t> members;
+    members.clear();
     std::size_t used = 0;
     auto flush = [&] {
         if (members.empty()) {
@@ -107,8 +101,8 @@ void all_reduce_gradients(const ParameterList<T>& params, std::size_t bucket_byt
         if (used + n > capacity) {
             flush();
         }
-        if (bucket.size() < capacity) {
-            bucket.resize(capacity);
+        if (bucket.size() < used + n) {
+            bucket.resize(used + n);
         }
         std::memcpy(bucket.data() + used, g.value().data(), n * sizeof(T));
         used += n;
@@ -122,31 +116,17 @@ void check_same_on_all_ranks(std::string_view what, const std::string& text) {
     if (ranks == 1) {
         return;
     }
-    std::uint64_t mine = fingerprint(text);
-    // Rank 0's fingerprint on every rank, in two exact halves, then how many ranks differ from it.
-    double halves[2] = {0, 0};
-    if (distributed::rank() == 0) {
-        halves[0] = static_cast<double>(mine >> 32);
-        halves[1] = static_cast<double>(mine & 0xffffffffu);
-    }
-    distributed::all_reduce_sum(halves, 2);
-    std::uint64_t first = (static_cast<std::uint64_t>(halves[0]) << 32) | static_cast<std::uint64_t>(halves[1]);
-    double differ = mine != first ? 1.0 : 0.0;
-    distributed::all_reduce_sum(&differ, 1);
-    if (differ == 0) {
+    // Rank 0's text on every rank; then which ranks hold another, each rank marking its own place.
+    std::string ours = text_of_rank(text, 0);
+    std::vector<double> differs(static_cast<std::size_t>(ranks), 0.0);
+    differs[static_cast<std::size_t>(distributed::rank())] = text != ours ? 1.0 : 0.0;
+    distributed::all_reduce_sum(differs.data(), differs.size());
+    auto first = std::find(differs.begin(), differs.end(), 1.0);
+    if (first == differs.end()) {
         return;
     }
-    // The lowest rank that differs, asked rank by rank: only on the way to an error.
-    int other = ranks;
-    for (int r = 1; r < ranks && other == ranks; ++r) {
-        double flag = distributed::rank() == r && mine != first ? 1 : 0;
-        distributed::all_reduce_sum(&flag, 1);
-        if (flag != 0) {
-            other = r;
-        }
-    }
+    int other = static_cast<int>(first - differs.begin());
     std::string theirs = text_of_rank(text, other);
-    std::string ours = text_of_rank(text, 0);
     throw DistributedError(fmt::format("{} differs between the ranks: rank 0 has {}, rank {} has {}", what, ours,
                                        other, theirs));
 }
