@@ -147,6 +147,15 @@ void barrier() {
 #endif
 }
 
+void abort(int code) {
+#if TAPEGRAD_MPI
+    if (world().size > 1) {
+        MPI_Abort(MPI_COMM_WORLD, code);
+    }
+#endif
+    std::exit(code);
+}
+
 std::string summary() {
     const World& w = world();
 #if TAPEGRAD_MPI

@@ -51,6 +51,11 @@ void broadcast(T* data, std::size_t n);
 // Waits until every rank gets here.
 void barrier();
 
+// Ends every rank of the job with `code` (MPI_Abort): what a rank that failed alone must do, since the
+// others would otherwise wait for it at their next sum, and leaving MPI at exit would wait for them.
+// Alone: std::exit(code).
+[[noreturn]] void abort(int code);
+
 // "Open MPI v4.1.4, 2 ranks", or "1 process (MPI: not started by mpirun)" or "1 process (no MPI in this
 // build)".
 std::string summary();

@@ -10,6 +10,7 @@
 
 #include <xtensor/xbuilder.hpp>
 
+#include "tapegrad/autodiff/distributed.hpp"
 #include "tapegrad/autodiff/ops.hpp"
 #include "tapegrad/nn/activations.hpp"
 #include "tapegrad/nn/conv.hpp"
@@ -275,6 +276,18 @@ Var<T> Autoencoder<T>::decode(const Var<T>& z) {
 template <class T>
 Var<T> Autoencoder<T>::loss(const Var<T>& x) {
     return nn::mse(reconstruct(x), x);
+}
+
+template <class T>
+Var<T> Autoencoder<T>::batch_mean(const Var<T>& v) {
+    if (!shard_.split()) {
+        return mean(v, 0);
+    }
+    Var<T> own = sum(v, 0);
+    if (shard_.rows == 0) {
+        own = own * T(0);  // the stand-in row counts for nothing
+    }
+    return all_reduce(own) * static_cast<T>(1.0 / double(shard_.global_rows));
 }
 
 template <class T>

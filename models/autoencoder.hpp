@@ -11,6 +11,7 @@
 // Instantiated for float and double in models/autoencoder.cpp.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -72,6 +73,16 @@ private:
     std::mt19937_64 rng_;
 };
 
+// The part of a global batch that a loss() is given, when a Trainer splits each batch across the ranks
+// of an MPI job (TrainerOptions::distributed). Not split (global_rows 0): the batch is x, whole.
+struct BatchShard {
+    std::size_t begin = 0;        // x's first row, as a row of the global batch
+    std::size_t rows = 0;         // x's rows that count; 0 on a rank whose part is empty, which computes on
+                                  // one row of the batch to meet the others at every sum, and counts it 0
+    std::size_t global_rows = 0;  // the global batch's rows; 0: not split
+    bool split() const { return global_rows > 0; }
+};
+
 // A named part of the last loss(), beside its total: what a variant's penalty is doing.
 struct LossTerm {
     std::string_view name;
@@ -117,7 +128,36 @@ public:
     nn::Sequential<T>& encoder() { return *encoder_; }
     nn::Sequential<T>& decoder() { return *decoder_; }
 
+    // Which part of the global batch the next loss() gets (the Trainer sets it around each step).
+    void set_shard(const BatchShard& shard) { shard_ = shard; }
+    const BatchShard& shard() const { return shard_; }
+
 protected:
+    // What a loss that looks across the batch uses, so that it stays the same objective when the batch is
+    // split across ranks:
+    // - batch_mean(v): v's mean over the rows of the global batch, (rows, k) to (k,): the sum of every
+    //   rank's rows (the differentiable all_reduce) over the global rows; mean(v, 0) when not split.
+    // - draw_over_batch(values, rows, width, draw): `draw(data, n)` changes n values in place with the
+    //   variant's generator; run over a buffer of the global batch with this part's rows (`values`, rows
+    //   by width) in their place, so that each row gets the noise it gets in one process and every rank's
+    //   generator ends where one process's does. Not split: draw(values, rows * width).
+    // A loss that is a mean over its rows of per-row terms, plus terms of the parameters alone, needs
+    // neither: the Trainer weighs each rank's loss by its share of the rows.
+    Var<T> batch_mean(const Var<T>& v);
+    template <class Draw>
+    void draw_over_batch(T* values, std::size_t rows, std::size_t width, Draw&& draw) {
+        if (!shard_.split()) {
+            draw(values, rows * width);
+            return;
+        }
+        noise_buffer_.assign(shard_.global_rows * width, T(0));
+        std::size_t own = shard_.rows * width;
+        std::copy(values, values + own, noise_buffer_.begin() + static_cast<std::ptrdiff_t>(shard_.begin * width));
+        draw(noise_buffer_.data(), noise_buffer_.size());
+        std::copy_n(noise_buffer_.begin() + static_cast<std::ptrdiff_t>(shard_.begin * width), own, values);
+    }
+
+
     // For variants whose encoder ends differently (the variational one doubles the latent layer).
     Autoencoder(AutoencoderConfig config, std::size_t encoder_output);
 
@@ -134,6 +174,8 @@ private:
     std::string options_ = "{}";
     nn::Sequential<T>* encoder_ = nullptr;
     nn::Sequential<T>* decoder_ = nullptr;
+    BatchShard shard_{};
+    std::vector<T> noise_buffer_;
 };
 
 // A decoder layer that reuses an encoder layer's weight transposed: y = x W^T + b.

@@ -27,7 +27,7 @@ template <class T>
 Var<T> SparseAutoencoder<T>::loss(const Var<T>& x) {
     Var<T> code = this->encode(x);
     Var<T> error = nn::mse(this->decode(code), x);
-    Var<T> activation = mean(code, 0);  // rho_hat, one per unit
+    Var<T> activation = this->batch_mean(code);  // rho_hat, one per unit, over the whole batch
     Var<T> sparsity = nn::kl_bernoulli(options_.rho, activation);
     Var<T> decay = nn::l2_penalty<T>(weights_);
     terms_[0].value = error.item();

@@ -14,11 +14,14 @@
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 #include <nlohmann/json.hpp>
+#include <zlib.h>
 
+#include "tapegrad/autodiff/distributed.hpp"
 #include "tapegrad/autodiff/ops.hpp"
 #include "tapegrad/models/factory.hpp"
 #include "tapegrad/nn/io/checkpoint.hpp"
 #include "tapegrad/nn/data.hpp"
+#include "tapegrad/nn/distributed.hpp"
 #include "tapegrad/nn/io/file.hpp"
 
 namespace tapegrad::models {
@@ -69,6 +72,26 @@ std::unique_ptr<nn::Optimizer<T>> make_optimizer(const TrainerOptions& o, const 
     }
     tapegrad::detail::throw_value_error(
         fmt::format("trainer: unknown optimizer \"{}\" (known: adam, adamw, sgd)", o.optimizer));
+}
+
+// Sums over the ranks, then rank 0's sums on all: decisions taken on them (early stopping) must be the
+// same on every rank, whatever order MPI added in on each.
+void sum_over_ranks(std::vector<double>& values) {
+    distributed::all_reduce_sum(values.data(), values.size());
+    distributed::broadcast(values.data(), values.size());
+}
+
+std::string crc_text(const void* data, std::size_t bytes) {
+    return fmt::format("crc32 {:08x}", crc32_z(0, static_cast<const Bytef*>(data), bytes));
+}
+
+std::string crc_text_of_file(const std::string& path) {
+    std::string bytes = nn::detail::read_file(path, "checkpoint");
+    return crc_text(bytes.data(), bytes.size());
+}
+
+std::string data_text(const nn::Dataset& d) {
+    return fmt::format("{} rows of {} features, {}", d.size(), d.dim(), crc_text(d.x.data(), d.x.size() * sizeof(float)));
 }
 
 }  // namespace
@@ -225,7 +248,61 @@ Trainer<T>::Trainer(Autoencoder<T>& model, TrainerOptions options)
         tapegrad::detail::throw_value_error(
             fmt::format("trainer: validation fraction {} outside [0, 1)", options_.validation_fraction));
     }
-    terminal_ = options_.log == &std::cout && isatty(fileno(stdout)) != 0;
+    if (options_.distributed) {
+        ranks_ = distributed::size();
+        rank_ = distributed::rank();
+        if (!leader()) {
+            options_.log = nullptr;
+        }
+    }
+    // Under mpirun a rank's output is a pseudo-terminal, whatever mpirun's own is: no progress line there.
+    terminal_ = options_.log == &std::cout && isatty(fileno(stdout)) != 0 && ranks_ == 1;
+}
+
+template <class T>
+BatchShard Trainer<T>::shard_of(const nn::Batches& batches, std::size_t i, nn::Batch& batch) const {
+    if (ranks_ == 1) {
+        batches.fill(i, batch);
+        return {};
+    }
+    std::size_t global = batches.rows(i);
+    auto [begin, end] = nn::shard_range(global, static_cast<std::size_t>(rank_), static_cast<std::size_t>(ranks_));
+    if (begin == end) {
+        batches.fill(i, 0, 1, batch);  // a stand-in row, counted 0
+        return {.begin = 0, .rows = 0, .global_rows = global};
+    }
+    batches.fill(i, begin, end, batch);
+    return {.begin = begin, .rows = end - begin, .global_rows = global};
+}
+
+// What must be the same on every rank for the ranks to train one run; each is compared, and the first
+// that differs named, before anything is read or written.
+template <class T>
+void Trainer<T>::check_same_start(const nn::Dataset& train, const nn::Dataset* validation) const {
+    const TrainerOptions& o = options_;
+    auto same = [](std::string_view what, const std::string& text) {
+        nn::check_same_on_all_ranks(fmt::format("trainer: {}", what), text);
+    };
+    same("the option epochs", std::to_string(o.epochs));
+    same("the option batch_size", std::to_string(o.batch_size));
+    same("the option optimizer", o.optimizer);
+    same("the option lr", fmt::format("{}", o.lr));
+    same("the option weight_decay", fmt::format("{}", o.weight_decay));
+    same("the option momentum", fmt::format("{}", o.momentum));
+    same("the option validation_fraction", fmt::format("{}", o.validation_fraction));
+    same("the option patience", std::to_string(o.patience));
+    same("the option min_delta", fmt::format("{}", o.min_delta));
+    same("the option restore_best", o.restore_best ? "true" : "false");
+    same("the option clip_norm", fmt::format("{}", o.clip_norm));
+    same("the option seed", std::to_string(o.seed));
+    same("the option checkpoint", o.checkpoint);
+    same("the option resume", o.resume);
+    same("the option check_numerics", o.check_numerics ? "true" : "false");
+    same("the option checkpoint_every", std::to_string(o.checkpoint_every));
+    same("the option checkpoint_seconds", fmt::format("{}", o.checkpoint_seconds));
+    same("the training data", data_text(train));
+    same("the validation data", validation != nullptr ? data_text(*validation) : std::string("none"));
+    same("the model", describe_model(model_));
 }
 
 template <class T>
@@ -259,12 +336,18 @@ double Trainer<T>::train_epoch(const nn::Dataset& train, int epoch) {
     model_.train();
     nn::Batches batches(train, {.batch_size = options_.batch_size, .seed = options_.seed}, static_cast<std::uint64_t>(epoch));
     double total = 0;
-    std::size_t seen = 0;
+    double seen = 0;
     double last_print = 0;
-    std::size_t index = 0;
     std::fill(term_sums_.begin(), term_sums_.end(), 0.0);
-    for (const nn::Batch& batch : batches) {
-        if (options_.stop != nullptr && options_.stop->load(std::memory_order_relaxed)) {
+    nn::Batch batch;
+    for (std::size_t index = 0; index < batches.size(); ++index) {
+        bool stop = options_.stop != nullptr && options_.stop->load(std::memory_order_relaxed);
+        if (options_.stop != nullptr && ranks_ > 1) {  // all stop after the same batch, or none
+            double stops = stop ? 1 : 0;
+            distributed::all_reduce_sum(&stops, 1);
+            stop = stops > 0;
+        }
+        if (stop) {
             throw TrainingInterrupted(
                 fmt::format("trainer: stopped in epoch {}/{} after batch {} of {}; {}", epoch + 1, options_.epochs,
                             index, batches.size(),
@@ -274,6 +357,10 @@ double Trainer<T>::train_epoch(const nn::Dataset& train, int epoch) {
                                               checkpoint_epoch_)),
                 options_.checkpoint.empty() ? 0 : checkpoint_epoch_);
         }
+        BatchShard shard = shard_of(batches, index, batch);
+        model_.set_shard(shard);
+        // Each rank's loss weighed by its share of the batch: their sum is the loss of the whole batch.
+        double counted = shard.split() ? double(shard.rows) : double(batch.x.shape(0));
         const char* phase = "forward pass";
         double value = 0;
         try {
@@ -281,7 +368,13 @@ double Trainer<T>::train_epoch(const nn::Dataset& train, int epoch) {
             optimizer_->zero_grad();
             Var<T> loss = model_.loss(x);
             phase = "backward pass";
-            loss.backward();
+            if (shard.split()) {
+                (loss * static_cast<T>(counted / double(shard.global_rows))).backward();
+                phase = "sum of the gradients over the ranks";
+                nn::all_reduce_gradients(optimizer_->parameters());
+            } else {
+                loss.backward();
+            }
             if (options_.clip_norm > 0) {
                 nn::clip_grad_norm(optimizer_->parameters(), options_.clip_norm);
             }
@@ -298,23 +391,30 @@ double Trainer<T>::train_epoch(const nn::Dataset& train, int epoch) {
                                         index + 1, batches.size(), step, phase),
                             batch, train, true);
         }
-        total += value * double(batch.x.shape(0));
-        seen += batch.x.shape(0);
+        total += value * counted;
+        seen += counted;
         std::span<const LossTerm> terms = model_.loss_terms();
         for (std::size_t t = 0; t < terms.size() && t < term_sums_.size(); ++t) {
-            term_sums_[t] += terms[t].value * double(batch.x.shape(0));
+            term_sums_[t] += terms[t].value * counted;
         }
-        ++index;
         ++batches_done_;
         if (now() - last_print > 0.2) {
             last_print = now();
-            progress(epoch, index, batches.size(), total / double(seen), false);
+            progress(epoch, index + 1, batches.size(), seen > 0 ? total / seen : value, false);
         }
     }
-    for (double& sum : term_sums_) {
-        sum /= double(seen);
+    if (ranks_ > 1) {
+        std::vector<double> sums = {total, seen};
+        sums.insert(sums.end(), term_sums_.begin(), term_sums_.end());
+        sum_over_ranks(sums);
+        total = sums[0];
+        seen = sums[1];
+        std::copy(sums.begin() + 2, sums.end(), term_sums_.begin());
     }
-    return total / double(seen);
+    for (double& sum : term_sums_) {
+        sum /= seen;
+    }
+    return total / seen;
 }
 
 template <class T>
@@ -387,14 +487,18 @@ std::pair<double, double> Trainer<T>::evaluate(const nn::Dataset& data, int epoc
     double loss = 0;
     double mse = 0;
     nn::Batches batches(data, {.batch_size = 1024, .shuffle = false});
-    std::size_t index = 0;
-    for (const nn::Batch& batch : batches) {
+    nn::Batch batch;
+    for (std::size_t index = 0; index < batches.size(); ++index) {
+        BatchShard shard = shard_of(batches, index, batch);
+        model_.set_shard(shard);
         try {
             NoGrad off;
             Var<T> x = as_var<T>(batch.x);
-            auto n = double(batch.x.shape(0));
+            double n = shard.split() ? double(shard.rows) : double(batch.x.shape(0));
             loss += model_.loss(x).item() * n;
-            mse += xt::sum(model_.reconstruction_error(x.value()))();
+            if (n > 0) {
+                mse += xt::sum(model_.reconstruction_error(x.value()))();
+            }
         } catch (const NumericError& e) {
             rethrow_numeric(e,
                             fmt::format("epoch {}/{}, evaluating batch {}/{} of the {} data", epoch + 1,
@@ -402,7 +506,12 @@ std::pair<double, double> Trainer<T>::evaluate(const nn::Dataset& data, int epoc
                                         validation ? "validation" : "training"),
                             batch, data, !validation);
         }
-        ++index;
+    }
+    if (ranks_ > 1) {
+        std::vector<double> sums = {loss, mse};
+        sum_over_ranks(sums);
+        loss = sums[0];
+        mse = sums[1];
     }
     auto n = double(data.size());
     return {loss / n, mse / n};
@@ -441,6 +550,11 @@ void Trainer<T>::restore_extra(const std::string& config_text, History& history)
 
 template <class T>
 void Trainer<T>::write_checkpoint(const History& history, const std::vector<Array<T>>& best) {
+    checkpoint_epoch_ = history.epochs.back().epoch;
+    checkpoint_time_ = now();
+    if (!leader()) {
+        return;
+    }
     auto params = model_.named_parameters();
     std::vector<nn::NpzEntry> arrays = history_arrays(history);
     if (!best.empty() && history.best_epoch != history.epochs.back().epoch) {
@@ -450,13 +564,14 @@ void Trainer<T>::write_checkpoint(const History& history, const std::vector<Arra
     }
     nn::save_checkpoint<T>(options_.checkpoint, model_, optimizer_.get(), describe_model(model_), save_extra(history),
                            arrays);
-    checkpoint_epoch_ = history.epochs.back().epoch;
-    checkpoint_time_ = now();
 }
 
 // One CSV line per epoch, in the variant's order of terms; `header` starts the file afresh.
 template <class T>
 void Trainer<T>::append_history(const EpochRecord& r, bool header) {
+    if (!leader()) {
+        return;
+    }
     std::span<const LossTerm> terms = model_.loss_terms();
     std::string text;
     if (header) {
@@ -494,6 +609,17 @@ History Trainer<T>::fit(const nn::Dataset& train, const nn::Dataset* validation)
     std::vector<Array<T>> best;
     auto params = model_.named_parameters();
     checkpoint_epoch_ = 0;
+    struct Whole {  // the model back to whole batches, however fit ends
+        Autoencoder<T>& model;
+        ~Whole() { model.set_shard({}); }
+    } whole{model_};
+    if (ranks_ > 1) {
+        check_same_start(train, validation);
+        if (!options_.resume.empty()) {
+            nn::check_same_on_all_ranks(fmt::format("trainer: the checkpoint to resume from, {},", options_.resume),
+                                        crc_text_of_file(options_.resume));
+        }
+    }
     if (!options_.resume.empty()) {
         nn::load_checkpoint<T>(options_.resume, model_, optimizer_.get());
         restore_extra(nn::read_checkpoint_config(options_.resume), history);
@@ -534,6 +660,9 @@ History Trainer<T>::fit(const nn::Dataset& train, const nn::Dataset* validation)
             fmt::print(*options_.log, "resumed from {} after epoch {}\n", options_.resume, first);
         }
     }
+    if (ranks_ > 1) {
+        nn::broadcast_parameters(params);  // rank 0's, as PyTorch's DDP does, whatever else made them
+    }
     started_ = now();
     checkpoint_time_ = started_;
     batches_done_ = 0;
@@ -548,7 +677,7 @@ History Trainer<T>::fit(const nn::Dataset& train, const nn::Dataset* validation)
         std::iota(rows.begin(), rows.end(), std::size_t{0});
         train_sample = nn::select_rows(train, rows);
     }
-    if (!options_.checkpoint.empty()) {
+    if (!options_.checkpoint.empty() && leader()) {
         nn::detail::remove_stale_temporaries(options_.checkpoint);  // left by runs killed mid-write
     }
     // The CSV starts again from what the checkpoint holds: epochs after it were lost with the run.

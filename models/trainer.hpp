@@ -23,6 +23,19 @@
 // op's own message (the op, its inputs, the parameters they come from). Parameters are checked after
 // every optimizer step too, and a bad value that came with the data is located in the data.
 //
+// Data-parallel (distributed, in a job started by `mpirun -np N`, autodiff/distributed.hpp): every rank
+// runs the same Trainer on the same data. Each global batch (batch_size rows, the same batches as one
+// process) is cut into N near-equal parts (nn::shard_range); each rank copies in only its part and weighs
+// its loss by its share of the rows, the gradients are summed over the ranks before clipping and the
+// step, and a loss that looks across the batch (the sparse penalty's mean activation, the noise drawn
+// for the batch) sees the whole batch (Autoencoder::batch_mean, draw_over_batch). So a run is the run of
+// one process but for the order of the sums, and a checkpoint of one resumes with any N. Evaluation is
+// split the same way. Rank 0 alone prints, writes checkpoints and the history. At the start the ranks
+// compare their options, data and model, and fit refuses, naming what differs (DistributedError);
+// rank 0's parameters are then sent to all. A rank that fails alone (an error in its part of the data)
+// leaves the others waiting at the next sum: a program should end the job then (distributed::abort), as
+// the tapegrad CLI does.
+//
 // Without checking, a run that diverged is stopped at the end of the epoch, before its checkpoint is
 // written: a NumericError names the first parameter holding NaN or Inf, and the checkpoint on disk keeps
 // the last finite epoch.
@@ -42,6 +55,7 @@
 
 namespace tapegrad::nn {
 struct Batch;
+class Batches;
 }
 
 namespace tapegrad::models {
@@ -70,6 +84,7 @@ struct TrainerOptions {
     int log_every = 1;                 // print every this many epochs' line (and the first, the last)
     const std::atomic<bool>* stop = nullptr;  // when it turns true, stop after the batch in progress
     std::string run = "{}";            // JSON text the caller keeps in the checkpoint (extra.run): data, scaling
+    bool distributed = false;          // split each batch across the ranks of the MPI job (see above)
 };
 
 // The run was stopped through TrainerOptions::stop. what() says where, and where the last checkpoint is.
@@ -151,6 +166,12 @@ private:
     std::vector<double> term_sums_;  // this epoch's loss terms, summed over samples
     bool terminal_ = false;
     const nn::Dataset* given_ = nullptr;  // what fit(data) split, to find a bad row in it
+    int rank_ = 0;   // this process's rank and the number of ranks the batches are split across
+    int ranks_ = 1;
+    bool leader() const { return rank_ == 0; }
+    // The rows of batch i this rank computes on, and the shard the model is told.
+    BatchShard shard_of(const nn::Batches& batches, std::size_t i, nn::Batch& batch) const;
+    void check_same_start(const nn::Dataset& train, const nn::Dataset* validation) const;
 };
 
 extern template class Trainer<float>;

@@ -53,11 +53,13 @@ template <class T>
 Var<T> VariationalAutoencoder<T>::loss(const Var<T>& x) {
     auto [mu, logvar] = posterior(x);
     Var<T> eps = detail::empty<T>(mu.shape());
-    std::normal_distribution<double> normal;
-    std::mt19937_64& rng = noise_.draw();
-    for (T& e : eps.mutable_value()) {
-        e = static_cast<T>(normal(rng));
-    }
+    this->draw_over_batch(eps.mutable_value().data(), mu.shape()[0], mu.shape()[1], [this](T* e, std::size_t n) {
+        std::normal_distribution<double> normal;
+        std::mt19937_64& rng = noise_.draw();
+        for (std::size_t i = 0; i < n; ++i) {
+            e[i] = static_cast<T>(normal(rng));
+        }
+    });
     Var<T> z = mu + exp(logvar * T(0.5)) * eps;
     Var<T> r = this->decode(z);
     auto batch = static_cast<T>(x.shape()[0]);

@@ -208,15 +208,31 @@ std::size_t Batches::size() const {
     return options_.drop_last ? n / options_.batch_size : (n + options_.batch_size - 1) / options_.batch_size;
 }
 
-void Batches::fill(std::size_t i, Batch& batch) const {
+void Batches::fill(std::size_t i, Batch& batch) const { fill(i, 0, rows(i), batch); }
+
+std::size_t Batches::rows(std::size_t i) const {
     if (i >= size()) {
         tapegrad::detail::throw_value_error(fmt::format("batches: batch {} out of range for {} batches", i, size()));
     }
-    std::size_t begin = i * options_.batch_size;
-    std::size_t end = std::min(begin + options_.batch_size, order_.size());
-    batch.rows.assign(order_.begin() + static_cast<std::ptrdiff_t>(begin),
-                      order_.begin() + static_cast<std::ptrdiff_t>(end));
+    return std::min(options_.batch_size, order_.size() - i * options_.batch_size);
+}
+
+void Batches::fill(std::size_t i, std::size_t begin, std::size_t end, Batch& batch) const {
+    std::size_t n = rows(i);
+    if (begin > end || end > n) {
+        tapegrad::detail::throw_value_error(
+            fmt::format("batches: rows [{}, {}) out of range for batch {} of {} rows", begin, end, i, n));
+    }
+    auto first = order_.begin() + static_cast<std::ptrdiff_t>(i * options_.batch_size);
+    batch.rows.assign(first + static_cast<std::ptrdiff_t>(begin), first + static_cast<std::ptrdiff_t>(end));
     copy_rows(*data_, batch.rows, batch.x, batch.labels);
+}
+
+std::pair<std::size_t, std::size_t> shard_range(std::size_t rows, std::size_t part, std::size_t parts) {
+    if (parts == 0 || part >= parts) {
+        tapegrad::detail::throw_value_error(fmt::format("shard_range: part {} of {} parts", part, parts));
+    }
+    return {rows * part / parts, rows * (part + 1) / parts};
 }
 
 Batch Batches::operator[](std::size_t i) const {

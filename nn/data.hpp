@@ -59,6 +59,10 @@ struct Batch {
     std::vector<std::size_t> rows;
 };
 
+// Part `part` of `parts` near-equal contiguous parts of `rows` rows: [rows * part / parts, rows * (part +
+// 1) / parts). Sizes differ by one at most; with fewer rows than parts some parts are empty.
+std::pair<std::size_t, std::size_t> shard_range(std::size_t rows, std::size_t part, std::size_t parts);
+
 // The mini-batches of one epoch, range-for friendly:
 //     for (const Batch& b : Batches(train, {.batch_size = 128, .seed = 1}, epoch)) { ... }
 // Each row appears once per epoch (once at most with drop_last). The same (seed, epoch) gives the same
@@ -74,6 +78,10 @@ public:
     // Fills `batch` with batch i, reusing its storage.
     void fill(std::size_t i, Batch& batch) const;
     Batch operator[](std::size_t i) const;
+    // The rows in batch i, and a part of them: rows [begin, end) of batch i (end <= rows(i)), what one
+    // rank of a data-parallel run takes (see shard_range).
+    std::size_t rows(std::size_t i) const;
+    void fill(std::size_t i, std::size_t begin, std::size_t end, Batch& batch) const;
 
     class Iterator {
     public:

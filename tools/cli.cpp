@@ -17,6 +17,7 @@
 #include "commands.hpp"
 #include "common.hpp"
 #include "tapegrad/autodiff/blas.hpp"
+#include "tapegrad/autodiff/distributed.hpp"
 #include "tapegrad/autodiff/testing.hpp"
 #include "tapegrad/models/factory.hpp"
 
@@ -88,6 +89,19 @@ int usage_error(const CLI::App& app, const CLI::ParseError& e) {
     return e.get_exit_code() != 0 ? e.get_exit_code() : 2;
 }
 
+// One line on stderr and a non-zero exit. Under mpirun the other ranks would wait for this one at their
+// next sum (and MPI's exit for them): the job ends here, with the rank named.
+int fail(const std::string& text) {
+    std::cout.flush();
+    if (distributed::size() > 1) {
+        fmt::print(stderr, "{}: rank {} of {}: {}\n", program(), distributed::rank(), distributed::size(), text);
+        std::fflush(stderr);
+        distributed::abort(1);
+    }
+    fmt::print(stderr, "{}: {}\n", program(), text);
+    return 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -156,15 +170,10 @@ int main(int argc, char** argv) {
             }
         }
     } catch (const std::bad_alloc&) {
-        std::cout.flush();
-        fmt::print(stderr, "{}: out of memory (std::bad_alloc): the data or the model asked for more than this "
-                           "machine can give\n",
-                   program());
-        return 1;
+        return fail(fmt::format("out of memory (std::bad_alloc): the data or the model asked for more than this "
+                                "machine can give"));
     } catch (const std::exception& e) {
-        std::cout.flush();
-        fmt::print(stderr, "{}: {}\n", program(), e.what());
-        return 1;
+        return fail(e.what());
     }
     return 1;
 }

@@ -121,13 +121,11 @@ CheckpointRecord prepare_resume(TrainArgs& args) {
 }
 
 int run_train(TrainArgs args) {
-    // Under mpirun each rank would train the whole run alone and write the same --out: refused, before
-    // anything is read or written, until the Trainer trains data-parallel.
-    if (distributed::size() > 1) {
-        tapegrad::detail::throw_value_error(fmt::format(
-            "train: started as {} by mpirun, and train does not split a run across processes yet: each would "
-            "train it whole into the same --out; run it without mpirun",
-            distributed::summary()));
+    // Under mpirun the ranks train one run data-parallel: each reads the data and the checkpoint, rank 0
+    // alone checks and writes --out and prints; the others print errors only.
+    bool leader = distributed::rank() == 0;
+    if (!leader && std::freopen("/dev/null", "w", stdout) == nullptr) {
+        tapegrad::detail::throw_value_error("train: cannot silence the standard output of a rank other than 0");
     }
     parse_checkpoint_every(args.checkpoint_every, args.trainer);
     std::shared_ptr<models::Autoencoder<float>> model;
@@ -136,14 +134,18 @@ int run_train(TrainArgs args) {
     if (!args.resume.empty()) {
         CheckpointRecord record = prepare_resume(args);
         done = record.epochs_done;
-        claim_out(args);
+        if (leader) {
+            claim_out(args);
+        }
         split = load_split(args.data, record.run.is_null() ? nlohmann::json() : record.run["data"].value("scaling", nlohmann::json()));
         model = models::model_from_description<float>(record.model.dump());
     } else {
         if (!given(*args.app, "--lr")) {
             args.trainer.lr = models::variant_info(args.model.variant).lr;
         }
-        claim_out(args);
+        if (leader) {
+            claim_out(args);
+        }
         split = load_split(args.data);
         model = build_model<float>(args.model, split.train.dim(), split.low, split.high);
         if (given(*args.app, "--activation") && model->config().sizes.size() == 2) {
@@ -157,10 +159,16 @@ int run_train(TrainArgs args) {
     if (model->config().convolutional()) {
         fmt::print("convolutions: {}\n", conv_summary());
     }
-    fs::create_directories(args.out);
-    // What runs killed mid-write left behind (the trainer does the same for its checkpoint).
-    for (const std::string& name : run_files) {
-        nn::detail::remove_stale_temporaries((fs::path(args.out) / name).string());
+    if (distributed::size() > 1) {
+        fmt::print("data-parallel: {}, each batch of {} split across them\n", distributed::summary(),
+                   args.trainer.batch_size);
+    }
+    if (leader) {
+        fs::create_directories(args.out);
+        // What runs killed mid-write left behind (the trainer does the same for its checkpoint).
+        for (const std::string& name : run_files) {
+            nn::detail::remove_stale_temporaries((fs::path(args.out) / name).string());
+        }
     }
     models::TrainerOptions options = args.trainer;
     options.checkpoint = (fs::path(args.out) / "checkpoint.npz").string();
@@ -169,6 +177,7 @@ int run_train(TrainArgs args) {
     options.log = &std::cout;
     options.stop = &stop_requested;
     options.run = run_record(args.data, split, args.trainer).dump();
+    options.distributed = true;
     models::Trainer<float> trainer(*model, options);
     stop_requested.store(false);  // cli::main may run more than once in a user's program
     std::signal(SIGINT, request_stop);
@@ -190,6 +199,9 @@ int run_train(TrainArgs args) {
     }
     std::signal(SIGINT, SIG_DFL);
     std::signal(SIGTERM, SIG_DFL);
+    if (!leader) {
+        return 0;  // rank 0 reports
+    }
 
     // The report reads the checkpoint back, as evaluate does: the same numbers, to the last digit.
     Report report = evaluate_checkpoint(options.checkpoint, split, &model);
