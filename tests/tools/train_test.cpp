@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include <fmt/format.h>
@@ -229,28 +230,124 @@ TEST_CASE("train keeps the run an --out holds: it refuses, names what is there a
     CHECK(read_json(out + "/metrics.json")["variant"] == "sparse");
 }
 
-// Under mpirun each rank would train the whole run into the same --out: every rank refuses before it reads
-// or writes anything. Skipped, as doctest counts it, in a build without MPI or on a machine without mpirun.
-TEST_CASE("train started by mpirun as 2 ranks refuses before it writes anything" *
+// `mpirun -np 2 tapegrad train`: the run of one process, split across two. Skipped, as doctest counts it,
+// in a build without MPI or on a machine without mpirun.
+namespace {
+
+std::vector<std::string> with_mpirun(int ranks, const std::vector<std::string>& args) {
+    std::vector<std::string> all = {"--allow-run-as-root", "--oversubscribe", "-np", std::to_string(ranks), TAPEGRAD_CLI};
+    all.insert(all.end(), args.begin(), args.end());
+    return all;
+}
+
+std::size_t count_lines_starting(const std::string& text, const std::string& prefix) {
+    std::size_t n = 0;
+    for (const std::string& line : lines_of(text)) {
+        n += line.starts_with(prefix);
+    }
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("mpirun -np 2 tapegrad train trains each variant to the test MSE of one process; rank 0 alone "
+          "prints and writes" * doctest::skip(std::string_view(TAPEGRAD_MPIRUN).empty())) {
+    for (const auto& variant : variants) {
+        CAPTURE(variant);
+        TempDir dir("tapegrad_train_test");
+        Run alone = run_cli(train_args(dir / "alone", variant), dir);
+        check_ok(alone);
+        Run split = run_program(TAPEGRAD_MPIRUN, with_mpirun(2, train_args(dir / "split", variant)), dir);
+        CAPTURE(split.out);
+        CAPTURE(split.err);
+        REQUIRE(split.status == 0);
+        CHECK(split.err.empty());
+        CHECK(split.line_starting("data-parallel: Open MPI v").find(", 2 ranks, each batch of 64 split across them") !=
+              std::string::npos);
+        // One header, one line per epoch, one report: rank 1 printed nothing.
+        CHECK(count_lines_starting(split.out, "tapegrad train: ") == 1);
+        CHECK(count_lines_starting(split.out, "epoch ") == 3);
+        CHECK(count_lines_starting(split.out, "wrote ") == 1);
+        TestLine a = test_line(alone);
+        TestLine b = test_line(split);
+        REQUIRE(a.found);
+        REQUIRE(b.found);
+        // float32 training: the sums' order alone differs, within float rounding after 3 epochs.
+        CHECK(b.autoencoder == doctest::Approx(a.autoencoder).epsilon(1e-4));
+        json ma = read_json(dir / "alone/metrics.json");
+        json mb = read_json(dir / "split/metrics.json");
+        CHECK(mb.at("test_mse").get<double>() == doctest::Approx(ma.at("test_mse").get<double>()).epsilon(1e-4));
+        CHECK(read_csv_rows(dir / "split/history.csv").size() == 4);  // the header and 3 epochs, once
+    }
+}
+
+TEST_CASE("a rank killed mid-run stops the job within seconds, and the last checkpoint resumes" *
           doctest::skip(std::string_view(TAPEGRAD_MPIRUN).empty())) {
     TempDir dir("tapegrad_train_test");
     std::string out = dir / "run";
-    std::vector<std::string> args = {"--allow-run-as-root", "--oversubscribe", "-np", "2", TAPEGRAD_CLI};
-    for (const std::string& a : train_args(out)) {
-        args.push_back(a);
+    std::string checkpoint = out + "/checkpoint.npz";
+    std::vector<std::string> args = train_args(out, "vanilla", 100000);
+    args.insert(args.end(), {"--checkpoint-every", "1", "--no-figures"});
+    pid_t job = start_program(TAPEGRAD_MPIRUN, with_mpirun(2, args), dir / "out.txt", dir / "err.txt");
+    for (int i = 0; i < 6000 && !fs::exists(checkpoint); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    Run r = run_program(TAPEGRAD_MPIRUN, args, dir);
+    REQUIRE(fs::exists(checkpoint));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // some epochs more, mid-epoch at the kill
+    // Rank 1: the child of mpirun whose environment says so.
+    pid_t rank1 = 0;
+    for (const auto& entry : fs::directory_iterator("/proc")) {
+        std::string name = entry.path().filename();
+        if (name.find_first_not_of("0123456789") != std::string::npos) {
+            continue;
+        }
+        std::string stat = read_bytes(entry.path() / "stat");
+        std::string environ = read_bytes(entry.path() / "environ");
+        std::size_t close = stat.rfind(')');
+        if (close == std::string::npos) {
+            continue;
+        }
+        std::istringstream fields(stat.substr(close + 2));
+        char state = 0;
+        pid_t parent = 0;
+        fields >> state >> parent;
+        std::replace(environ.begin(), environ.end(), '\0', '\n');
+        if (parent == job && std::ranges::count(lines_of(environ), "OMPI_COMM_WORLD_RANK=1") == 1) {
+            rank1 = static_cast<pid_t>(std::stol(name));
+        }
+    }
+    REQUIRE(rank1 > 0);
+    auto killed = std::chrono::steady_clock::now();
+    ::kill(rank1, SIGKILL);
+    int status = 0;
+    pid_t done = 0;
+    while ((done = ::waitpid(job, &status, WNOHANG)) == 0 &&
+           std::chrono::steady_clock::now() - killed < std::chrono::seconds(60)) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
+    if (done == 0) {
+        ::kill(job, SIGKILL);
+        ::waitpid(job, &status, 0);
+    }
+    MESSAGE(fmt::format("the job stopped {:.1f} s after rank 1 was killed", seconds));
+    REQUIRE(done == job);
+    CHECK(seconds < 15);
+    CHECK(!(WIFEXITED(status) && WEXITSTATUS(status) == 0));
+    std::string err = read_bytes(dir / "err.txt");
+    CAPTURE(err);
+    CHECK(err.find("rank 1") != std::string::npos);
+    CHECK(err.find("exited on signal 9 (Killed)") != std::string::npos);
+    // The checkpoint is whole, and the run goes on from it, on 2 ranks as on 1.
+    auto epochs = static_cast<int>(tapegrad::models::read_history(checkpoint).epochs.size());
+    REQUIRE(epochs >= 1);
+    std::vector<std::string> resume = {"train", "--resume", checkpoint, "--epochs", std::to_string(epochs + 1)};
+    Run r = run_program(TAPEGRAD_MPIRUN, with_mpirun(2, resume), dir);
     CAPTURE(r.out);
     CAPTURE(r.err);
-    CHECK(r.status != 0);
-    std::size_t refusals = 0;
-    for (const std::string& line : lines_of(r.err)) {
-        refusals += line.starts_with("tapegrad: train: started as Open MPI v") &&
-                    line.find(", 2 ranks by mpirun, and train does not split a run across processes yet") !=
-                        std::string::npos;
-    }
-    CHECK(refusals == 2);
-    CHECK_FALSE(fs::exists(out));
+    CHECK(r.status == 0);
+    CHECK(r.out.find(fmt::format("resumed from {} after epoch {}", checkpoint, epochs)) != std::string::npos);
+    CHECK(static_cast<int>(tapegrad::models::read_history(checkpoint).epochs.size()) == epochs + 1);
 }
 
 TEST_CASE("train --resume refuses to become another run, naming each difference, and continues the one it names") {
