@@ -78,6 +78,7 @@ experiments: build data-deps
 bench: build bench-deps data-deps
 	/usr/bin/python3 bench/run_autodiff.py --build $(BUILD)
 	/usr/bin/python3 bench/run_train.py --build $(BUILD)
+	/usr/bin/python3 bench/run_distributed.py --build $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(SANITIZE_BUILD)

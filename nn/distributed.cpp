@@ -1,6 +1,7 @@
 #include "tapegrad/nn/distributed.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -32,7 +33,18 @@ std::string text_of_rank(const std::string& text, int from) {
     return out;
 }
 
+// One thread at a time calls MPI (MPI_THREAD_SERIALIZED), so one at a time adds here.
+GradientReduceStats stats;
+
+double now() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 }  // namespace
+
+GradientReduceStats gradient_reduce_stats() { return stats; }
+
+void reset_gradient_reduce_stats() { stats = {}; }
 
 template <class T>
 void broadcast_parameters(const ParameterList<T>& params) {
@@ -51,6 +63,9 @@ void all_reduce_gradients(const ParameterList<T>& params, std::size_t bucket_byt
     if (ranks == 1) {
         return;
     }
+    double start = now();
+    ++stats.calls;
+    ++stats.sums;
     // Kept between calls, so that a training step allocates nothing here once they have grown.
     thread_local std::vector<double> present;
     thread_local std::vector<T> bucket;
@@ -76,6 +91,8 @@ void all_reduce_gradients(const ParameterList<T>& params, std::size_t bucket_byt
             return;
         }
         distributed::all_reduce_sum(bucket.data(), used);
+        ++stats.sums;
+        stats.bytes += used * sizeof(T);
         std::size_t offset = 0;
         for (std::size_t i : members) {
             Var<T> g = params[i].var.grad();
@@ -96,6 +113,8 @@ void all_reduce_gradients(const ParameterList<T>& params, std::size_t bucket_byt
         }
         if (n > capacity) {
             distributed::all_reduce_sum(g.mutable_value().data(), n);
+            ++stats.sums;
+            stats.bytes += n * sizeof(T);
             continue;
         }
         if (used + n > capacity) {
@@ -109,6 +128,7 @@ void all_reduce_gradients(const ParameterList<T>& params, std::size_t bucket_byt
         members.push_back(i);
     }
     flush();
+    stats.seconds += now() - start;
 }
 
 void check_same_on_all_ranks(std::string_view what, const std::string& text) {

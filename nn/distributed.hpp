@@ -22,6 +22,20 @@ void broadcast_parameters(const ParameterList<T>& params);
 template <class T>
 void all_reduce_gradients(const ParameterList<T>& params, std::size_t bucket_bytes = std::size_t(4) << 20);
 
+// What all_reduce_gradients has done in this process since it started or since the last reset: the
+// calls, the MPI sums they made (the check of which grads are there included), the bytes of gradient they
+// summed (each rank's payload: a ring all-reduce sends 2 (N - 1) / N of it from each rank), and the
+// seconds they took, waiting for the slowest rank included. What a benchmark reads to give communication's
+// share of a step.
+struct GradientReduceStats {
+    std::size_t calls = 0;
+    std::size_t sums = 0;
+    std::size_t bytes = 0;
+    double seconds = 0;
+};
+GradientReduceStats gradient_reduce_stats();
+void reset_gradient_reduce_stats();
+
 // Throws DistributedError when `text` differs between the ranks: `what` differs between the ranks, with
 // rank 0's text and the first other rank's. Every rank must call it with the same `what`.
 void check_same_on_all_ranks(std::string_view what, const std::string& text);

@@ -67,7 +67,23 @@ TEST_CASE_TEMPLATE("all_reduce_gradients sums each gradient over the ranks, in o
     CAPTURE(bucket_bytes);
     Net<T> net(3);
     backward(net.loss(batch_of<T>(distributed::rank())));
+    nn::reset_gradient_reduce_stats();
     nn::all_reduce_gradients(net.parameters(), bucket_bytes);
+    // Counted: one call, the check of which grads are there and a sum a bucket, every grad's bytes once.
+    nn::GradientReduceStats stats = nn::gradient_reduce_stats();
+    std::size_t elements = 0;
+    for (const auto& p : net.parameters()) {
+        elements += p.var.size();
+    }
+    bool split = distributed::size() > 1;
+    CHECK(stats.calls == (split ? 1 : 0));
+    CHECK(stats.bytes == (split ? elements * sizeof(T) : 0));
+    if (split && bucket_bytes > elements * sizeof(T)) {
+        CHECK(stats.sums == 2);
+    } else if (split) {
+        CHECK(stats.sums > 2);
+    }
+    CHECK((stats.seconds > 0) == split);
     // The same sums worked out here: every rank's batch through the same weights.
     std::vector<Array<double>> want;
     for (const auto& p : net.parameters()) {

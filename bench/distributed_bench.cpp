@@ -1,0 +1,128 @@
+// Data-parallel training speed: the dense Fashion-MNIST autoencoder of train_bench (784-256-64-256-784,
+// ReLU, sigmoid output, float32, Adam lr 1e-3, batch 128, pixels / 255) trained by models::Trainer with
+// TrainerOptions::distributed, alone or as the ranks of `mpirun -np N`: each global batch of 128 split
+// across them. Validation on the first 256 test images only, so that an epoch's time is training.
+//
+// Rank 0 prints one JSON object: the ranks and threads, each epoch's seconds, the time the gradient sums
+// took (nn::gradient_reduce_stats: waiting for the slower rank included) and their share of the epochs,
+// the bytes of gradient summed per step, and the time of that one sum alone, the ranks in step (the
+// median of 200, after a barrier each): what the network estimate in the README starts from.
+// bench/run_distributed.py runs it beside PyTorch's DistributedDataParallel.
+//
+//   distributed_bench [--epochs N] [--threads N]
+#include <algorithm>
+#include <chrono>
+#include <numeric>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include "tapegrad/autodiff.hpp"
+#include "tapegrad/autodiff/distributed.hpp"
+#include "tapegrad/models/trainer.hpp"
+#include "tapegrad/nn/data.hpp"
+#include "tapegrad/nn/distributed.hpp"
+
+using namespace tapegrad;
+
+namespace {
+
+double median(std::vector<double> xs) {
+    std::sort(xs.begin(), xs.end());
+    std::size_t n = xs.size();
+    return n % 2 == 1 ? xs[n / 2] : (xs[n / 2 - 1] + xs[n / 2]) / 2;
+}
+
+nn::Dataset load_scaled(const std::string& split) {
+    nn::Dataset data = nn::load_dataset("fashion-mnist", split);
+    data.x /= 255.0f;
+    return data;
+}
+
+// Seconds of one sum of `n` floats over the ranks, the ranks starting together: the median of `reps`.
+double all_reduce_seconds(std::size_t n, int reps) {
+    std::vector<float> buffer(n, 1.0f);
+    std::vector<double> times;
+    for (int i = 0; i < reps; ++i) {
+        distributed::barrier();
+        auto start = std::chrono::steady_clock::now();
+        distributed::all_reduce_sum(buffer.data(), buffer.size());
+        times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+    return median(times);
+}
+
+nlohmann::json run(int epochs, int threads) {
+    nn::Dataset train = load_scaled("train");
+    nn::Dataset test = load_scaled("test");
+    std::vector<std::size_t> first(256);
+    std::iota(first.begin(), first.end(), std::size_t{0});
+    nn::Dataset validation = nn::select_rows(test, first);
+    models::Autoencoder<float> model({.sizes = {train.dim(), 256, 64},
+                                      .activation = "relu",
+                                      .latent_activation = "relu",
+                                      .output_activation = "sigmoid"});
+    models::TrainerOptions options{.epochs = epochs, .batch_size = 128, .lr = 1e-3, .restore_best = false,
+                                   .distributed = true};
+    nn::reset_gradient_reduce_stats();
+    models::History history = models::Trainer<float>(model, options).fit(train, &validation);
+    nn::GradientReduceStats stats = nn::gradient_reduce_stats();
+    std::vector<double> seconds;
+    double total = 0;
+    for (const models::EpochRecord& r : history.epochs) {
+        seconds.push_back(r.seconds);
+        total += r.seconds;
+    }
+    std::size_t parameters = 0;
+    for (const auto& p : model.named_parameters()) {
+        parameters += p.var.size();
+    }
+    double alone = all_reduce_seconds(parameters, 200);
+    model.eval();
+    double mse = 0;
+    for (const nn::Batch& b : nn::Batches(test, {.batch_size = 1000, .shuffle = false})) {
+        mse += xt::sum(model.reconstruction_error(b.x))();
+    }
+    std::size_t steps = nn::Batches(train, {.batch_size = 128}).size() * static_cast<std::size_t>(epochs);
+    return {{"ranks", distributed::size()},
+            {"mpi", distributed::summary()},
+            {"threads", threads},
+            {"blas", blas_summary()},
+            {"seconds_per_epoch", median(seconds)},
+            {"epoch_seconds", seconds},
+            {"steps", steps},
+            {"parameters", parameters},
+            {"reduce_calls", stats.calls},
+            {"reduce_sums", stats.sums},
+            {"reduce_seconds", stats.seconds},
+            {"reduce_share", total > 0 ? stats.seconds / total : 0},
+            {"bytes_per_step", stats.calls > 0 ? stats.bytes / stats.calls : 0},
+            {"all_reduce_alone_seconds", alone},
+            {"train_loss", history.epochs.back().train_loss},
+            {"test_mse", mse / double(test.size())}};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"tapegrad data-parallel bench: the dense Fashion-MNIST autoencoder, alone or under mpirun"};
+    int epochs = 3;
+    int threads = 1;
+    app.add_option("--epochs", epochs, "timed epochs; the median is reported")->check(CLI::PositiveNumber);
+    app.add_option("--threads", threads, "tapegrad's threads on each rank")->check(CLI::PositiveNumber);
+    CLI11_PARSE(app, argc, argv);
+    configure_blas(argv, threads);
+    try {
+        nlohmann::json result = run(epochs, threads);
+        if (distributed::rank() == 0) {
+            fmt::print("{}\n", result.dump());
+        }
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "distributed_bench: rank {}: {}\n", distributed::rank(), e.what());
+        distributed::abort(1);
+    }
+    return 0;
+}
