@@ -5,7 +5,9 @@ Runs bench/distributed_bench (tapegrad's Trainer, the dense Fashion-MNIST autoen
 at 1 rank x 1 thread, 1 rank x 2 threads and 2 ranks x 1 thread (mpirun), and bench/distributed_torch.py
 (PyTorch, at its best: OPENBLAS_CORETYPE for this CPU's widest vectors) at 1 process x 2 threads and 2
 processes x 1 thread (DistributedDataParallel over gloo). Prints the epochs' times and ratios, the share
-of the 2-rank step spent summing gradients, the bytes summed per step and the time of one such sum alone.
+of the 2-rank step spent summing gradients, the bytes summed per step, the time of one such sum alone,
+and one step with the sum overlapped with the forward and backward sweeps (MPI_Iallreduce) against after
+them.
 
 Then the estimate for N machines of one rank each, the global batch fixed at 128 (strong scaling):
   compute per step  t_c(N) = a + b / N, a and b from the 1-rank and 2-rank steps measured here (a: what
@@ -103,6 +105,13 @@ def main():
           f"step of {1e3 * step:.2f} (waiting for the slower rank included); {size / 1e6:.2f} MB summed per step "
           f"({two['parameters']} float parameters), of which each rank sends {size / 1e6:.2f} MB in a 2-rank ring; "
           f"one such sum alone, the ranks in step: {1e3 * two['all_reduce_alone_seconds']:.2f} ms")
+
+    overlap = two.get("overlap")
+    if overlap:
+        print(f"overlap, one step's forward and backward on 64 rows: alone {1e3 * overlap['forward_backward_seconds']:.2f} "
+              f"ms; then the sum {1e3 * overlap['then_sum_seconds']:.2f} ms; the sum started before them "
+              f"(MPI_Iallreduce) {1e3 * overlap['overlapped_seconds']:.2f} ms, polled between forward and backward "
+              f"{1e3 * overlap['overlapped_polled_seconds']:.2f} ms")
 
     one_step = ours["1x1"]["seconds_per_epoch"] / steps
     compute_two = step - reduce_step
