@@ -35,7 +35,7 @@ from run_train import DEFAULT_BUILD, best_env, fastest_openblas_kernel  # noqa: 
 
 MPIRUN = ["mpirun", "--allow-run-as-root", "--oversubscribe"]
 NETWORKS = [("10 Gbit/s", 10e9 / 8, 30e-6), ("100 Gbit/s", 100e9 / 8, 5e-6)]
-NODES = [1, 2, 8, 64]
+NODES = [1, 2, 8, 16, 32, 64]
 
 
 def run_json(command, env=None):

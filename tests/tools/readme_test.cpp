@@ -91,6 +91,17 @@ TEST_CASE("every command the README shows runs as shown, in order") {
                 CHECK(std::regex_search(makefile, std::regex("(^|\n)" + words[1] + ":")));
                 continue;
             }
+            // `mpirun -np N build/...`: run under this machine's mpirun, told that it may run as root and
+            // put more ranks than cores (skipped, and said, without MPI).
+            std::vector<std::string> launcher;
+            if (words[0] == "mpirun" && words.size() > 3 && words[3].rfind("build/", 0) == 0) {
+                if (std::string_view(TAPEGRAD_MPIRUN).empty()) {
+                    MESSAGE("skipped, no MPI in this build or no mpirun: " << line);
+                    continue;
+                }
+                launcher = {TAPEGRAD_MPIRUN, "--allow-run-as-root", "--oversubscribe", words[1], words[2]};
+                words.erase(words.begin(), words.begin() + 3);
+            }
             if (words[0].rfind("build/", 0) != 0) {
                 continue;  // output shown, not a command
             }
@@ -98,7 +109,9 @@ TEST_CASE("every command the README shows runs as shown, in order") {
             std::string program = build_root() + "/" + words[0].substr(6);
             words.erase(words.begin());
             // Relative paths in the commands land in the temporary folder.
-            std::vector<std::string> args = {"-c", "cd \"$0\" && exec \"$@\"", dir.path.string(), program};
+            std::vector<std::string> args = {"-c", "cd \"$0\" && exec \"$@\"", dir.path.string()};
+            args.insert(args.end(), launcher.begin(), launcher.end());
+            args.push_back(program);
             args.insert(args.end(), words.begin(), words.end());
             Run r = run_program("/bin/sh", args, dir);
             check_ok(r);
@@ -112,6 +125,10 @@ TEST_CASE("every command the README shows runs as shown, in order") {
                              "runs/pca/metrics.json", "runs/conv/checkpoint.npz", "runs/toy2d/results.json", "runs/a/checkpoint.npz"}) {
         CAPTURE(file);
         CHECK(fs::exists(dir.path / file));
+    }
+    if (!std::string_view(TAPEGRAD_MPIRUN).empty()) {
+        CHECK(fs::exists(dir.path / "runs/mpi/checkpoint.npz"));
+        CHECK(fs::exists(dir.path / "runs/mpi/metrics.json"));
     }
 }
 
