@@ -92,14 +92,16 @@ TEST_CASE("every command the README shows runs as shown, in order") {
                 continue;
             }
             // `mpirun -np N build/...`: run under this machine's mpirun, told that it may run as root and
-            // put more ranks than cores (skipped, and said, without MPI).
+            // put more ranks than cores (mpirun_options; skipped, and said, without MPI).
             std::vector<std::string> launcher;
             if (words[0] == "mpirun" && words.size() > 3 && words[3].rfind("build/", 0) == 0) {
                 if (std::string_view(TAPEGRAD_MPIRUN).empty()) {
                     MESSAGE("skipped, no MPI in this build or no mpirun: " << line);
                     continue;
                 }
-                launcher = {TAPEGRAD_MPIRUN, "--allow-run-as-root", "--oversubscribe", words[1], words[2]};
+                REQUIRE(words[1] == "-np");
+                launcher = mpirun_options(std::stoi(words[2]));
+                launcher.insert(launcher.begin(), TAPEGRAD_MPIRUN);
                 words.erase(words.begin(), words.begin() + 3);
             }
             if (words[0].rfind("build/", 0) != 0) {

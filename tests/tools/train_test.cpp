@@ -235,7 +235,8 @@ TEST_CASE("train keeps the run an --out holds: it refuses, names what is there a
 namespace {
 
 std::vector<std::string> with_mpirun(int ranks, const std::vector<std::string>& args) {
-    std::vector<std::string> all = {"--allow-run-as-root", "--oversubscribe", "-np", std::to_string(ranks), TAPEGRAD_CLI};
+    std::vector<std::string> all = mpirun_options(ranks);
+    all.push_back(TAPEGRAD_CLI);
     all.insert(all.end(), args.begin(), args.end());
     return all;
 }
