@@ -22,6 +22,7 @@
 
 #include "../examples/ring_data.hpp"
 #include "tapegrad/autodiff.hpp"
+#include "median.hpp"
 
 using namespace tapegrad;
 using Clock = std::chrono::steady_clock;
@@ -33,12 +34,6 @@ struct Options {
     int repeats = 5;
     bool json = false;
 };
-
-double median(std::vector<double> xs) {
-    std::sort(xs.begin(), xs.end());
-    std::size_t n = xs.size();
-    return n % 2 == 1 ? xs[n / 2] : (xs[n / 2 - 1] + xs[n / 2]) / 2;
-}
 
 // Glorot uniform weight (in, out) and a bias (out,) uniform in [-bias_limit, bias_limit].
 template <class T>

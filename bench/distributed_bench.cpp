@@ -31,15 +31,11 @@
 #include <mpi.h>
 #endif
 
+#include "median.hpp"
+
 using namespace tapegrad;
 
 namespace {
-
-double median(std::vector<double> xs) {
-    std::sort(xs.begin(), xs.end());
-    std::size_t n = xs.size();
-    return n % 2 == 1 ? xs[n / 2] : (xs[n / 2 - 1] + xs[n / 2]) / 2;
-}
 
 nn::Dataset load_scaled(const std::string& split) {
     nn::Dataset data = nn::load_dataset("fashion-mnist", split);

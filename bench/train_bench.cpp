@@ -50,6 +50,7 @@
 #include "tapegrad/nn/optim.hpp"
 
 #include "conv_floor.hpp"
+#include "median.hpp"
 
 using namespace tapegrad;
 using Clock = std::chrono::steady_clock;
@@ -86,12 +87,6 @@ double peak_rss_mb() {
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
     return double(usage.ru_maxrss) / 1024.0;  // kilobytes on Linux
-}
-
-double median(std::vector<double> xs) {
-    std::sort(xs.begin(), xs.end());
-    std::size_t n = xs.size();
-    return n % 2 == 1 ? xs[n / 2] : (xs[n / 2 - 1] + xs[n / 2]) / 2;
 }
 
 nn::Dataset load_scaled(const std::string& split) {
