@@ -157,7 +157,6 @@ protected:
         std::copy_n(noise_buffer_.begin() + static_cast<std::ptrdiff_t>(shard_.begin * width), own, values);
     }
 
-
     // For variants whose encoder ends differently (the variational one doubles the latent layer).
     Autoencoder(AutoencoderConfig config, std::size_t encoder_output);
 

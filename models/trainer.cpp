@@ -550,20 +550,19 @@ void Trainer<T>::restore_extra(const std::string& config_text, History& history)
 
 template <class T>
 void Trainer<T>::write_checkpoint(const History& history, const std::vector<Array<T>>& best) {
+    if (leader()) {  // the other ranks hold the same, and only count it as written
+        auto params = model_.named_parameters();
+        std::vector<nn::NpzEntry> arrays = history_arrays(history);
+        if (!best.empty() && history.best_epoch != history.epochs.back().epoch) {
+            for (std::size_t i = 0; i < params.size(); ++i) {
+                arrays.push_back({"best/" + params[i].name, best[i]});
+            }
+        }
+        nn::save_checkpoint<T>(options_.checkpoint, model_, optimizer_.get(), describe_model(model_),
+                               save_extra(history), arrays);
+    }
     checkpoint_epoch_ = history.epochs.back().epoch;
     checkpoint_time_ = now();
-    if (!leader()) {
-        return;
-    }
-    auto params = model_.named_parameters();
-    std::vector<nn::NpzEntry> arrays = history_arrays(history);
-    if (!best.empty() && history.best_epoch != history.epochs.back().epoch) {
-        for (std::size_t i = 0; i < params.size(); ++i) {
-            arrays.push_back({"best/" + params[i].name, best[i]});
-        }
-    }
-    nn::save_checkpoint<T>(options_.checkpoint, model_, optimizer_.get(), describe_model(model_), save_extra(history),
-                           arrays);
 }
 
 // One CSV line per epoch, in the variant's order of terms; `header` starts the file afresh.
