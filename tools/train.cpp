@@ -275,6 +275,8 @@ Command add_train(CLI::App& app) {
     app.add_option("--out", args->out, "folder for metrics.json, checkpoint.npz, history.csv and figures")
         ->capture_default_str();
     app.add_flag("!--no-figures", args->figures, "skip the PNG figures");
+    app.footer("Started by mpirun -np N, the N processes train this one run data-parallel: each batch of "
+               "--batch-size rows is split across them, and rank 0 alone prints and writes --out.");
     return [args] {
         TrainArgs a = *args;
         if (given(*a.app, "--resume") && a.resume.empty()) {
