@@ -272,3 +272,25 @@ TEST_CASE("the k-sparse example with its op's backward broken: gradcheck fails a
         CHECK(report["audit"]["entries"][i]["passed"] == true);
     }
 }
+
+// Under mpirun the user's variant trains data-parallel like the built-in ones: its noise, drawn through
+// draw_over_batch, is what one process draws, so 2 ranks end at one process's test MSE.
+TEST_CASE("mpirun -np 2 trains the user's variant to the test MSE of one process" *
+          doctest::skip(std::string_view(TAPEGRAD_MPIRUN).empty())) {
+    TempDir dir("tapegrad_registry_test");
+    Run alone = run_user(jitter_args(dir / "alone", 3), dir);
+    check_ok(alone);
+    std::vector<std::string> args = mpirun_options(2);
+    args.push_back(TAPEGRAD_USER_CLI);
+    for (const std::string& a : jitter_args(dir / "split", 3)) {
+        args.push_back(a);
+    }
+    Run split = run_program(TAPEGRAD_MPIRUN, args, dir);
+    CAPTURE(split.err);
+    REQUIRE(split.status == 0);
+    TestLine a = test_line(alone);
+    TestLine b = test_line(split);
+    REQUIRE(a.found);
+    REQUIRE(b.found);
+    CHECK(b.autoencoder == doctest::Approx(a.autoencoder).epsilon(1e-4));
+}

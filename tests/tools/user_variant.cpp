@@ -27,11 +27,14 @@ public:
 
     Var<T> loss(const Var<T>& x) override {
         Array<T> jittered = x.value();
-        std::normal_distribution<double> normal(0, level_);
-        std::mt19937_64& rng = noise_.draw();
-        for (T& v : jittered) {
-            v += static_cast<T>(normal(rng));
-        }
+        // Drawn as for the whole batch: under mpirun each rank's rows get what they get in one process.
+        this->draw_over_batch(jittered.data(), x.shape()[0], x.shape()[1], [this](T* v, std::size_t n) {
+            std::normal_distribution<double> normal(0, level_);
+            std::mt19937_64& rng = noise_.draw();
+            for (std::size_t i = 0; i < n; ++i) {
+                v[i] += static_cast<T>(normal(rng));
+            }
+        });
         return nn::mse(this->reconstruct(Var<T>(std::move(jittered))), x);
     }
     std::string variant() const override { return "jitter"; }
