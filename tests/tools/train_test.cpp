@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "cli.hpp"
+#include "tapegrad/autodiff/distributed.hpp"
 #include "tapegrad/models/trainer.hpp"
 #include "tapegrad/nn/io/checkpoint.hpp"
 
@@ -280,6 +281,23 @@ TEST_CASE("mpirun -np 2 tapegrad train trains each variant to the test MSE of on
         CHECK(mb.at("test_mse").get<double>() == doctest::Approx(ma.at("test_mse").get<double>()).epsilon(1e-4));
         CHECK(read_csv_rows(dir / "split/history.csv").size() == 4);  // the header and 3 epochs, once
     }
+}
+
+// A build without MPI under `mpirun -np 2`: each process would train the whole run into the same --out.
+// Run only in such a build (elsewhere the environment below would make the CLI join an MPI job that is not
+// there), as mpirun starts it: OMPI_COMM_WORLD_SIZE in the environment.
+TEST_CASE("train in a build without MPI, started by mpirun as 2 processes, refuses before it writes anything" *
+          doctest::skip(tapegrad::distributed::built_with_mpi())) {
+    TempDir dir("tapegrad_train_test");
+    std::string out = dir / "run";
+    std::vector<std::string> args = {"OMPI_COMM_WORLD_SIZE=2", TAPEGRAD_CLI};
+    for (const std::string& a : train_args(out)) {
+        args.push_back(a);
+    }
+    Run r = run_program("env", args, dir);
+    check_one_line_error(r, "tapegrad: train: started by mpirun as one of 2 processes, but this build has no MPI",
+                         {"each would train the whole run into the same --out"});
+    CHECK_FALSE(fs::exists(out));
 }
 
 TEST_CASE("a rank killed mid-run stops the job within seconds, and the last checkpoint resumes" *
