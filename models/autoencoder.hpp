@@ -140,7 +140,8 @@ protected:
     // - draw_over_batch(values, rows, width, draw): `draw(data, n)` changes n values in place with the
     //   variant's generator; run over a buffer of the global batch with this part's rows (`values`, rows
     //   by width) in their place, so that each row gets the noise it gets in one process and every rank's
-    //   generator ends where one process's does. Not split: draw(values, rows * width).
+    //   generator ends where one process's does. A stand-in row (BatchShard::rows 0) is the global batch's
+    //   first and gets its noise, so that it holds defined values. Not split: draw(values, rows * width).
     // A loss that is a mean over its rows of per-row terms, plus terms of the parameters alone, needs
     // neither: the Trainer weighs each rank's loss by its share of the rows.
     Var<T> batch_mean(const Var<T>& v);
@@ -151,7 +152,7 @@ protected:
             return;
         }
         noise_buffer_.assign(shard_.global_rows * width, T(0));
-        std::size_t own = shard_.rows * width;
+        std::size_t own = rows * width;  // this part's rows, or the stand-in row
         std::copy(values, values + own, noise_buffer_.begin() + static_cast<std::ptrdiff_t>(shard_.begin * width));
         draw(noise_buffer_.data(), noise_buffer_.size());
         std::copy_n(noise_buffer_.begin() + static_cast<std::ptrdiff_t>(shard_.begin * width), own, values);

@@ -106,7 +106,7 @@ template <class T>
 Var<T> DenoisingAutoencoder<T>::loss(const Var<T>& x) {
     // A copy into a buffer from the pool, corrupted there: a step allocates nothing.
     Var<T> noisy(x.value());
-    this->draw_over_batch(noisy.mutable_value().data(), x.shape()[0], x.size() / std::max<std::size_t>(x.shape()[0], 1),
+    this->draw_over_batch(noisy.mutable_value().data(), x.shape()[0], x.shape()[1],
                           [this](T* v, std::size_t n) { corrupt_in_place(v, n); });
     return nn::mse(this->reconstruct(noisy), x);
 }
