@@ -279,27 +279,32 @@ BatchShard Trainer<T>::shard_of(const nn::Batches& batches, std::size_t i, nn::B
 // that differs named, before anything is read or written.
 template <class T>
 void Trainer<T>::check_same_start(const nn::Dataset& train, const nn::Dataset* validation) const {
-    const TrainerOptions& o = options_;
     auto same = [](std::string_view what, const std::string& text) {
         nn::check_same_on_all_ranks(fmt::format("trainer: {}", what), text);
     };
-    same("the option epochs", std::to_string(o.epochs));
-    same("the option batch_size", std::to_string(o.batch_size));
-    same("the option optimizer", o.optimizer);
-    same("the option lr", fmt::format("{}", o.lr));
-    same("the option weight_decay", fmt::format("{}", o.weight_decay));
-    same("the option momentum", fmt::format("{}", o.momentum));
-    same("the option validation_fraction", fmt::format("{}", o.validation_fraction));
-    same("the option patience", std::to_string(o.patience));
-    same("the option min_delta", fmt::format("{}", o.min_delta));
-    same("the option restore_best", o.restore_best ? "true" : "false");
-    same("the option clip_norm", fmt::format("{}", o.clip_norm));
-    same("the option seed", std::to_string(o.seed));
-    same("the option checkpoint", o.checkpoint);
-    same("the option resume", o.resume);
-    same("the option check_numerics", o.check_numerics ? "true" : "false");
-    same("the option checkpoint_every", std::to_string(o.checkpoint_every));
-    same("the option checkpoint_seconds", fmt::format("{}", o.checkpoint_seconds));
+    // Every option but where the progress goes (log, log_every), the stop flag and the caller's record.
+    const TrainerOptions& o = options_;
+    nlohmann::ordered_json options = {{"epochs", o.epochs},
+                                      {"batch_size", o.batch_size},
+                                      {"optimizer", o.optimizer},
+                                      {"lr", o.lr},
+                                      {"weight_decay", o.weight_decay},
+                                      {"momentum", o.momentum},
+                                      {"validation_fraction", o.validation_fraction},
+                                      {"patience", o.patience},
+                                      {"min_delta", o.min_delta},
+                                      {"restore_best", o.restore_best},
+                                      {"clip_norm", o.clip_norm},
+                                      {"seed", o.seed},
+                                      {"checkpoint", o.checkpoint},
+                                      {"resume", o.resume},
+                                      {"check_numerics", o.check_numerics},
+                                      {"checkpoint_every", o.checkpoint_every},
+                                      {"checkpoint_seconds", o.checkpoint_seconds},
+                                      {"history", o.history}};
+    for (const auto& [name, value] : options.items()) {
+        same("the option " + name, value.is_string() ? value.template get<std::string>() : value.dump());
+    }
     same("the training data", data_text(train));
     same("the validation data", validation != nullptr ? data_text(*validation) : std::string("none"));
     same("the model", describe_model(model_));
