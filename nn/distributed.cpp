@@ -36,10 +36,6 @@ std::string text_of_rank(const std::string& text, int from) {
 // One thread at a time calls MPI (MPI_THREAD_SERIALIZED), so one at a time adds here.
 GradientReduceStats stats;
 
-double now() {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
 }  // namespace
 
 GradientReduceStats gradient_reduce_stats() { return stats; }
@@ -63,7 +59,7 @@ void all_reduce_gradients(const ParameterList<T>& params, std::size_t bucket_byt
     if (ranks == 1) {
         return;
     }
-    double start = now();
+    auto start = std::chrono::steady_clock::now();
     ++stats.calls;
     ++stats.sums;
     // Kept between calls, so that a training step allocates nothing here once they have grown.
@@ -128,7 +124,7 @@ void all_reduce_gradients(const ParameterList<T>& params, std::size_t bucket_byt
         members.push_back(i);
     }
     flush();
-    stats.seconds += now() - start;
+    stats.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 void check_same_on_all_ranks(std::string_view what, const std::string& text) {
