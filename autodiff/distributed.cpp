@@ -113,6 +113,11 @@ int rank() { return world().rank; }
 
 int size() { return world().size; }
 
+int launched_processes() {
+    const char* n = std::getenv("OMPI_COMM_WORLD_SIZE");
+    return n != nullptr && std::atoi(n) > 1 ? std::atoi(n) : 1;
+}
+
 template <class T>
 void all_reduce_sum([[maybe_unused]] T* data, [[maybe_unused]] std::size_t n) {
     if (world().size == 1) {

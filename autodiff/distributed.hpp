@@ -38,6 +38,10 @@ int init();
 int rank();
 int size();
 
+// How many processes mpirun started beside this one, itself included (OMPI_COMM_WORLD_SIZE); 1 when it
+// was not started by mpirun. Above size() only in a build without MPI, where each is rank 0 of 1.
+int launched_processes();
+
 // data summed elementwise over the ranks, in place, on every rank (MPI_Allreduce); n must be the same on
 // all ranks. The ranks add in an order fixed by MPI for a given size, so runs with the same N give the
 // same bits; with another N the sum rounds differently. Alone: does nothing.

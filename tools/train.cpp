@@ -1,6 +1,5 @@
 // tapegrad train and tapegrad evaluate.
 #include <csignal>
-#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
@@ -127,13 +126,12 @@ int run_train(TrainArgs args) {
     bool leader = distributed::rank() == 0;
     // A build without MPI started by `mpirun -np N`: each of the N would be rank 0 of 1 and train the whole
     // run into the same --out. Refused, before anything is read or written.
-    const char* launched = std::getenv("OMPI_COMM_WORLD_SIZE");
-    if (!distributed::built_with_mpi() && launched != nullptr && std::atoi(launched) > 1) {
+    if (distributed::launched_processes() > distributed::size()) {
         tapegrad::detail::throw_value_error(fmt::format(
             "train: started by mpirun as one of {} processes, but this build has no MPI (built without "
             "libopenmpi-dev, or with -Dmpi=disabled): each would train the whole run into the same --out; "
             "rebuild with MPI, or run without mpirun",
-            launched));
+            distributed::launched_processes()));
     }
     if (!leader && std::freopen("/dev/null", "w", stdout) == nullptr) {
         tapegrad::detail::throw_value_error("train: cannot silence the standard output of a rank other than 0");
